@@ -1,0 +1,1 @@
+"""graphlab.distributed (see README: methods table)."""

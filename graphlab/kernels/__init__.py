@@ -1,0 +1,3 @@
+"""Sparse message-passing kernels (Triton on GPU, torch/PyG on CPU) behind one dispatch API."""
+
+__all__ = []

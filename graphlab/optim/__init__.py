@@ -1,0 +1,1 @@
+"""graphlab.optim (see README: methods table)."""

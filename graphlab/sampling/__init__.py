@@ -1,0 +1,1 @@
+"""graphlab.sampling (see README: methods table)."""

@@ -1,0 +1,3 @@
+"""Graph transforms (PyG ``BaseTransform`` subclasses), e.g. positional encodings."""
+
+__all__ = []

@@ -1,0 +1,1 @@
+"""graphlab.valuation (see README: methods table)."""
