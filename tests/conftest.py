@@ -1,0 +1,69 @@
+"""Test-suite wiring.
+
+* ``TRITON_INTERPRET=1`` is set before anything imports ``graphlab.kernels`` when no GPU is
+  present, so Triton kernels run (slowly, on tiny inputs) in the CPU interpreter.
+* Real-data tests carry ``@pytest.mark.realdata`` and take the ``mirror`` fixture. With
+  ``$GRAPHLAB_MIRROR`` set, a missing file is a failure. Without it they skip with the reason.
+  ``GRAPHLAB_REQUIRE_REALDATA=1`` (set by ``.ci/run``) turns any skipped realdata test into a
+  failed session.
+* Processed datasets are built once per session under a temporary ``$GRAPHLAB_DATA``.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OUTDATED_IGNORE", "1")
+try:  # decide before graphlab.kernels (and triton) are imported
+    import torch
+    if not torch.cuda.is_available():
+        os.environ.setdefault("TRITON_INTERPRET", "1")
+except ImportError:  # pragma: no cover
+    pass
+
+import pytest
+
+_SKIPPED_REALDATA: list = []
+
+
+def mirror_dirs() -> list:
+    raw = os.environ.get("GRAPHLAB_MIRROR", "")
+    return [p for p in raw.split(os.pathsep) if p]
+
+
+@pytest.fixture(scope="session")
+def data_root(tmp_path_factory):
+    """A per-session data root: every dataset is processed at most once per test session."""
+    root = tmp_path_factory.mktemp("datasets")
+    old = os.environ.get("GRAPHLAB_DATA")
+    os.environ["GRAPHLAB_DATA"] = str(root)
+    yield str(root)
+    if old is None:
+        os.environ.pop("GRAPHLAB_DATA", None)
+    else:
+        os.environ["GRAPHLAB_DATA"] = old
+
+
+@pytest.fixture(scope="session")
+def mirror(data_root):
+    """Mirror directories; skips (no mirror, no network) or fails (mirror configured but broken)."""
+    dirs = mirror_dirs()
+    if not dirs:
+        pytest.skip("real data needs $GRAPHLAB_MIRROR (e.g. ../shared/data) or network access; "
+                    "set GRAPHLAB_MIRROR to run this test offline")
+    missing = [d for d in dirs if not os.path.isdir(d)]
+    if missing:
+        pytest.fail(f"GRAPHLAB_MIRROR points to missing directories: {missing}")
+    return dirs
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped and "realdata" in report.keywords:
+        _SKIPPED_REALDATA.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if os.environ.get("GRAPHLAB_REQUIRE_REALDATA") == "1" and _SKIPPED_REALDATA:
+        print("\nrealdata tests skipped although GRAPHLAB_REQUIRE_REALDATA=1:")
+        for nodeid in _SKIPPED_REALDATA:
+            print("  ", nodeid)
+        session.exitstatus = 1
