@@ -93,43 +93,70 @@ class _GNN(nn.Module):
 
 
 @register_model("gcn")
-class GCN(_GNN):
+class GCN(nn.Module):
     r"""Graph convolutional network (Kipf & Welling, ICLR 2017, https://arxiv.org/abs/1609.02907).
 
     .. math::
         \mathbf{X}^{(\ell+1)} = \sigma\left(\hat{\mathbf{D}}^{-1/2}\hat{\mathbf{A}}
         \hat{\mathbf{D}}^{-1/2}\mathbf{X}^{(\ell)}\mathbf{W}^{(\ell)}\right)
 
-    Defaults follow the paper's citation-network setup (2 layers, 16 hidden... here 64 hidden by
-    default; configs set the paper's values). Shapes: ``x (|V|, F_in)`` -> ``(|V|, out)`` or
-    ``(num_graphs, out)``.
+    As in the paper, with continuous node features (``node_encoder='linear'``) the first
+    convolution reads the raw features and, for node-level tasks, the last one outputs the
+    classes (``X -> conv -> ReLU -> dropout -> ... -> conv``). For categorical inputs (e.g. OGB
+    atoms) an encoder embeds them first; graph-level tasks pool and apply a linear head.
+
+    Args:
+        hidden_channels: width of the hidden convolutions (paper: 16).
+        num_layers: number of convolutions (paper: 2).
+        dropout: dropout on the input of every convolution (paper: 0.5).
+        norm: ``batch`` | ``layer`` | ``none`` after hidden convolutions.
+        cached: cache the normalised adjacency (transductive full-graph training only).
+
+    Shapes: ``x (|V|, F_in)``, ``edge_index (2, |E|)``, optional ``edge_weight (|E|,)`` ->
+    ``(|V|, out)`` (node level) or ``(num_graphs, out)`` (graph level).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, *, hidden_channels: int = 64,
+    def __init__(self, in_channels: int, out_channels: int, *, hidden_channels: int = 16,
                  num_layers: int = 2, dropout: float = 0.5, norm: str = "none",
-                 residual: bool = False, pool: str = "mean", task_level: str = "node",
-                 node_encoder: str = "linear", edge_dim: Optional[int] = None,
-                 edge_encoder: str = "linear", cached: bool = False, input_dropout: float = 0.0):
-        super().__init__(in_channels, out_channels, hidden_channels, num_layers, dropout, norm,
-                         residual, pool, task_level, node_encoder, None, edge_encoder)
-        self.input_dropout = input_dropout
-        # Kipf & Welling's 2-layer GCN is X -> conv -> relu -> conv; as an encoder+head model the
-        # first conv consumes the raw features directly when the encoder is linear.
-        for _ in range(num_layers):
-            self.convs.append(GCNConv(hidden_channels, hidden_channels, cached=cached))
+                 pool: str = "mean", task_level: str = "node", node_encoder: str = "linear",
+                 cached: bool = False):
+        super().__init__()
+        _check_choice("task_level", task_level, TASK_LEVELS)
+        _check_choice("pool", pool, tuple(POOLS))
+        _check_choice("norm", norm, ("batch", "layer", "none"))
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        self.task_level, self.pool, self.dropout = task_level, pool, dropout
+        self.encoder = None if node_encoder == "linear" else \
+            FeatureEncoder(node_encoder, in_channels, hidden_channels)
+        dims = [in_channels if self.encoder is None else hidden_channels]
+        dims += [hidden_channels] * (num_layers - 1)
+        node_out = task_level == "node"
+        dims += [out_channels if node_out else hidden_channels]
+        self.convs = nn.ModuleList(GCNConv(a, b, cached=cached) for a, b in zip(dims[:-1], dims[1:]))
+        self.norms = nn.ModuleList(
+            nn.BatchNorm1d(d) if norm == "batch" else nn.LayerNorm(d) if norm == "layer"
+            else nn.Identity() for d in dims[1:-1])
+        self.head = None if node_out else nn.Linear(hidden_channels, out_channels)
         self.reset_parameters()
 
-    def conv(self, i: int, x: Tensor, data) -> Tensor:
-        ew = getattr(data, "edge_weight", None)
-        return self.convs[i](x, data.edge_index, ew)
+    def reset_parameters(self) -> None:
+        for m in self.modules():
+            if m is not self and hasattr(m, "reset_parameters"):
+                m.reset_parameters()
 
     def forward(self, data) -> Tensor:
-        x = getattr(data, "x", None)
-        if x is not None and x.is_floating_point():
-            x = F.dropout(x, p=self.input_dropout, training=self.training)
-            data = data.clone()
-            data.x = x
-        return super().forward(data)
+        x = data.x if self.encoder is None else self.encoder(getattr(data, "x", None), data.num_nodes)
+        x = x.float()
+        ew = getattr(data, "edge_weight", None)
+        for i, conv in enumerate(self.convs):
+            x = F.dropout(x, p=self.dropout, training=self.training)
+            x = conv(x, data.edge_index, ew)
+            if i < len(self.convs) - 1:
+                x = F.relu(self.norms[i](x))
+        if self.head is None:
+            return x
+        return self.head(readout(F.relu(x), data, self.task_level, self.pool))
 
 
 @register_model("gin")

@@ -1,0 +1,96 @@
+"""The ``graphlab`` command.
+
+    graphlab train CONFIG [key=value ...] [--seeds N | --seed K] [--jobs J] [--out DIR] [--resume]
+    graphlab data list
+    graphlab report OUT_DIR
+
+Config errors (unknown keys, wrong types, missing required fields) exit with code 2 and one line
+naming the key and the valid choices.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import List, Optional
+
+os.environ.setdefault("OUTDATED_IGNORE", "1")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="graphlab", description="graphlab: graph learning on PyG")
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train a config (one or more seeds)")
+    t.add_argument("config", help="YAML config, e.g. configs/gcn/cora.yaml")
+    t.add_argument("overrides", nargs="*", help="dotted overrides, e.g. optim.lr=1e-3")
+    g = t.add_mutually_exclusive_group()
+    g.add_argument("--seeds", type=int, default=None,
+                   help="run seeds 0..N-1 and write summary.json (default: config 'seeds' or 1)")
+    g.add_argument("--seed", type=int, default=None, help="run this one seed")
+    t.add_argument("--jobs", type=int, default=1, help="seeds to run concurrently (processes)")
+    t.add_argument("--out", default="runs", help="output directory (default: runs)")
+    t.add_argument("--resume", action="store_true",
+                   help="continue from the last checkpoint; finished seeds are skipped")
+    t.add_argument("--dry-run", action="store_true", help="validate the config and exit")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
+    d = sub.add_parser("data", help="dataset registry")
+    d.add_argument("action", choices=["list"])
+    r = sub.add_parser("report", help="markdown results table and training curves")
+    r.add_argument("out", help="an output directory written by 'graphlab train'")
+    return p
+
+
+def _train(args) -> int:
+    from graphlab.train.config import load_config, validate
+    from graphlab.train.run import format_summary, run_seed, run_seeds
+    cfg = validate(load_config(args.config, args.overrides))
+    if args.dry_run:
+        print(f"config OK: {args.config}")
+        return 0
+    if args.seed is not None:
+        rec = run_seed(cfg, args.seed, args.out, resume=args.resume, quiet=args.quiet)
+        if rec:
+            m = rec["metric"]
+            print(f"seed {args.seed}: best epoch {rec['best_epoch']}  valid {m} "
+                  f"{rec['valid'][m]:.4f}  test {m} {rec['test'][m]:.4f}")
+        return 0
+    n = args.seeds if args.seeds is not None else int(cfg.get("seeds", 1))
+    summary = run_seeds(cfg, list(range(n)), args.out, resume=args.resume, jobs=args.jobs,
+                        config_path=args.config, overrides=args.overrides, quiet=args.quiet)
+    print(format_summary(summary))
+    return 0
+
+
+def _data(args) -> int:
+    from graphlab import data as gdata
+    rows = gdata.list_datasets()
+    cols = ["name", "task", "metric", "in_mirror", "source"]
+    width = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in cols[:-1]}
+    print("  ".join(c.ljust(width.get(c, 0)) for c in cols))
+    for r in rows:
+        print("  ".join(str(r.get(c, "")).ljust(width.get(c, 0)) for c in cols))
+    return 0
+
+
+def _report(args) -> int:
+    from graphlab.train.report import write_report
+    path = write_report(args.out)
+    print(f"wrote {path}")
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    from graphlab.train.config import ConfigError
+    args = _parser().parse_args(argv)
+    try:
+        return {"train": _train, "data": _data, "report": _report}[args.command](args)
+    except ConfigError as e:
+        print(f"graphlab: config error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("graphlab: interrupted; rerun with --resume to continue", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""What is fed: a ``LightningDataModule`` over a graphlab dataset and its split.
+
+Graph-level tasks iterate mini-batches of graphs; node-level and link tasks feed one whole
+graph per step. Every sample carries ``sample_idx`` so that evaluation under DDP can drop the
+duplicates that a distributed sampler pads in.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional
+
+import lightning as L
+import torch
+from torch.utils.data import Dataset, Sampler
+from torch_geometric.data import Data
+from torch_geometric.loader import DataLoader
+
+GRAPH_TASKS = ("graph_classification", "graph_multilabel", "graph_regression")
+NODE_TASKS = ("node_classification",)
+LINK_TASKS = ("link_prediction",)
+SUPPORTED_TASKS = GRAPH_TASKS + NODE_TASKS + LINK_TASKS
+
+
+class EpochSeededSampler(Sampler):
+    """Shuffles with a generator seeded by ``(seed, epoch)``: the order of epoch ``e`` does not
+    depend on how many epochs ran in this process, so a resumed run sees the same batches."""
+
+    def __init__(self, n: int, seed: int):
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:  # Lightning calls this at every epoch start
+        self.epoch = epoch
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed * 100003 + self.epoch)
+        return iter(torch.randperm(self.n, generator=g).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
+class IndexedSubset(Dataset):
+    """``dataset[indices[i]]`` with ``sample_idx`` set to the dataset index."""
+
+    def __init__(self, dataset, indices: torch.Tensor, transform=None):
+        self.dataset, self.indices, self.transform = dataset, indices.view(-1).long(), transform
+
+    def __len__(self) -> int:
+        return self.indices.numel()
+
+    def __getitem__(self, i: int) -> Data:
+        idx = int(self.indices[i])
+        data = self.dataset[idx]
+        data.sample_idx = torch.tensor([idx])
+        return self.transform(data) if self.transform is not None else data
+
+
+class _Repeat(Dataset):
+    """A dataset holding one graph (full-batch node / link tasks)."""
+
+    def __init__(self, data: Data):
+        self.data = data
+
+    def __len__(self) -> int:
+        return 1
+
+    def __getitem__(self, i: int) -> Data:
+        return self.data
+
+
+class GraphDataModule(L.LightningDataModule):
+    def __init__(self, dataset, split: Dict, task: str, batch_size: int = 32,
+                 eval_batch_size: Optional[int] = None, num_workers: int = 0, seed: int = 0,
+                 link_data: Optional[Dict[str, Data]] = None):
+        super().__init__()
+        if task not in SUPPORTED_TASKS:
+            raise ValueError(f"task '{task}' has no trainer yet; supported: {', '.join(SUPPORTED_TASKS)}")
+        self.dataset, self.split, self.task = dataset, split, task
+        self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.link_data = link_data
+
+    # -- graph tasks -------------------------------------------------------------------------
+    def _subset(self, key: str) -> IndexedSubset:
+        return IndexedSubset(self.dataset, torch.as_tensor(self.split[key]))
+
+    def _loader(self, ds, train: bool) -> DataLoader:
+        kw = dict(num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+        if train:
+            return DataLoader(ds, batch_size=self.batch_size,
+                              sampler=EpochSeededSampler(len(ds), self.seed), **kw)
+        return DataLoader(ds, batch_size=self.eval_batch_size, shuffle=False, **kw)
+
+    def train_dataloader(self):
+        if self.task in GRAPH_TASKS:
+            return self._loader(self._subset("train"), train=True)
+        if self.task in LINK_TASKS:
+            return DataLoader(_Repeat(self.link_data["train"]), batch_size=1)
+        return DataLoader(_Repeat(self.full_graph()), batch_size=1)
+
+    def val_dataloader(self) -> List[DataLoader]:
+        if self.task in GRAPH_TASKS:
+            return [self._loader(self._subset("valid"), False), self._loader(self._subset("test"), False)]
+        if self.task in LINK_TASKS:
+            return [DataLoader(_Repeat(self.link_data["valid"]), batch_size=1),
+                    DataLoader(_Repeat(self.link_data["test"]), batch_size=1)]
+        g = DataLoader(_Repeat(self.full_graph()), batch_size=1)
+        return [g, g]
+
+    def full_graph(self) -> Data:
+        if not hasattr(self, "_full"):
+            data = self.dataset[0]
+            for key in ("train", "valid", "test"):
+                mask = torch.as_tensor(self.split[key])
+                if mask.dtype != torch.bool:
+                    m = torch.zeros(data.num_nodes, dtype=torch.bool)
+                    m[mask.long()] = True
+                    mask = m
+                data[f"{key}_mask"] = mask.view(-1)
+            data.sample_idx = torch.arange(data.num_nodes)
+            self._full = data
+        return self._full

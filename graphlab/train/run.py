@@ -1,0 +1,360 @@
+"""Running experiments: the plain Python API (:func:`fit`) and the config runner behind the CLI.
+
+Each seed writes ``<out>/<experiment>/seed<k>/``: ``metrics.json`` (best-epoch validation and
+test metrics, the per-epoch history, run facts), ``test_predictions.pt``, ``checkpoints/last.ckpt``
+and CSV / TensorBoard logs. ``--seeds N`` adds ``<out>/<experiment>/summary.json`` with the mean
+and unbiased std per metric over seeds 0..N-1 (the OGB leaderboard protocol).
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from typing import Any, Dict, List, Optional
+
+import lightning as L
+import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from graphlab.registry import MODELS
+from graphlab.train import metrics as M
+from graphlab.train.config import INJECTED_MODEL_ARGS, experiment_name, validate
+from graphlab.train.datamodule import GRAPH_TASKS, LINK_TASKS, GraphDataModule
+from graphlab.train.task import GraphTask
+
+#: fields of metrics.json that describe the run rather than its results (they vary run to run)
+RUN_FIELDS = ("wall_time_s", "hardware", "peak_memory_mb", "throughput", "git_sha", "versions",
+              "resumed")
+
+
+# --------------------------------------------------------------------------- small utilities
+def atomic_write_bytes(path: str, payload: bytes) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(payload)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_json(path: str, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def atomic_torch_save(obj: Any, path: str) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes a checkpoint to a temporary file and renames it: a kill during the write leaves
+    the previous checkpoint intact."""
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        os.makedirs(os.path.dirname(str(path)) or ".", exist_ok=True)
+        atomic_torch_save(checkpoint, str(path))
+
+
+class _Timer(Callback):
+    def on_train_epoch_start(self, trainer, pl_module):
+        self._t0 = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        pl_module.train_time += time.perf_counter() - self._t0
+
+
+def git_sha() -> Optional[str]:
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                             text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return (sha + ("+dirty" if dirty else "")) or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def hardware() -> str:
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)} x{torch.cuda.device_count()}"
+    return f"CPU {platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
+
+
+def versions() -> Dict[str, str]:
+    import lightning
+    import torch_geometric
+    out = {"python": platform.python_version(), "torch": torch.__version__,
+           "torch_geometric": torch_geometric.__version__, "lightning": lightning.__version__}
+    try:
+        import ogb
+        out["ogb"] = ogb.__version__
+    except ImportError:
+        pass
+    import graphlab
+    out["graphlab"] = graphlab.__version__
+    return out
+
+
+def peak_memory_mb() -> float:
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+# --------------------------------------------------------------------------- building blocks
+def build_transforms(specs: list):
+    """``[NormalizeFeatures, {name: AddRandomWalkPE, walk_length: 8}]`` -> a PyG ``Compose``.
+
+    Names resolve in :mod:`graphlab.transforms` first, then :mod:`torch_geometric.transforms`."""
+    if not specs:
+        return None
+    import torch_geometric.transforms as T
+
+    import graphlab.transforms as GT
+    from graphlab.train.config import ConfigError
+    out = []
+    for spec in specs:
+        spec = {"name": spec} if isinstance(spec, str) else dict(spec)
+        name = spec.pop("name", None)
+        cls = getattr(GT, str(name), None) or getattr(T, str(name), None)
+        if cls is None or not isinstance(cls, type):
+            raise ConfigError(f"'data.transforms': unknown transform {name!r}; use a class name "
+                              "from graphlab.transforms or torch_geometric.transforms")
+        try:
+            out.append(cls(**spec))
+        except TypeError as e:
+            raise ConfigError(f"'data.transforms': {name}: {e}") from None
+    return T.Compose(out)
+
+
+def build_data(cfg: dict, seed: int):
+    """Dataset, its info record, the split and (for link tasks) the split graphs."""
+    from graphlab import data as gdata
+    dcfg = cfg["data"]
+    info = gdata.info(dcfg["name"])
+    pre_transform = None
+    if dcfg.get("pe"):
+        from graphlab.nn.pe import pe_transform
+        pe = dict(dcfg["pe"])
+        pre_transform = pe_transform(pe.pop("name"), **pe)
+    dataset = gdata.load(dcfg["name"], root=dcfg.get("root"), pre_transform=pre_transform,
+                         transform=build_transforms(dcfg.get("transforms", [])),
+                         **dcfg.get("opts", {}))
+    split_seed = dcfg.get("split_seed")
+    split = gdata.get_split(dcfg["name"], dataset, seed=seed if split_seed is None else split_seed,
+                            fold=dcfg.get("fold", 0))
+    link_data = None
+    if info.task in LINK_TASKS:
+        link_data = split if isinstance(split, dict) and "train" in split and \
+            hasattr(split["train"], "edge_index") else None
+    return dataset, info, split, link_data
+
+
+def dataset_dims(dataset, info, split=None) -> Dict[str, Any]:
+    """The model arguments that come from the dataset (see the model contract)."""
+    data0 = dataset[0] if len(dataset) else None
+    in_channels = int(getattr(dataset, "num_node_features", 0) or 0)
+    if info.task in ("node_classification", "graph_classification"):
+        out = int(dataset.num_classes)
+    elif info.task == "graph_multilabel":
+        out = int(getattr(dataset, "num_tasks", 0) or data0.y.view(1, -1).size(1))
+    elif info.task == "graph_regression":
+        out = int(data0.y.view(1, -1).size(1)) if data0 is not None and data0.y is not None else 1
+    else:
+        out = None
+    edge_dim = None
+    if info.edge_encoder is not None and data0 is not None and \
+            getattr(data0, "edge_attr", None) is not None:
+        edge_dim = int(data0.edge_attr.view(data0.edge_attr.size(0), -1).size(1))
+        if info.edge_encoder == "embedding":
+            edge_dim = int(max(int(d.edge_attr.max()) for d in [data0])) + 1 \
+                if not hasattr(dataset, "num_edge_types") else int(dataset.num_edge_types)
+    if info.node_encoder == "embedding":
+        in_channels = int(getattr(dataset, "num_node_types", 0) or
+                          int(dataset._data.x.max()) + 1)
+    return {"in_channels": in_channels, "out_channels": out, "edge_dim": edge_dim,
+            "node_encoder": info.node_encoder, "edge_encoder": info.edge_encoder or "linear",
+            "task_level": "graph" if info.task in GRAPH_TASKS else "node"}
+
+
+def build_model(cfg: dict, dims: Dict[str, Any]) -> torch.nn.Module:
+    mcfg = dict(cfg["model"])
+    cls = MODELS.get(mcfg.pop("name"))
+    from graphlab.train.config import signature_schema
+    accepted = signature_schema(cls)
+    kwargs = {k: v for k, v in dims.items() if k in accepted and k in INJECTED_MODEL_ARGS}
+    if dims["out_channels"] is None:  # link prediction: the model outputs node embeddings
+        kwargs["out_channels"] = int(cfg["task"].get("embed_dim", mcfg.get("hidden_channels", 64)))
+    if "edge_dim" in kwargs and kwargs["edge_dim"] is None:
+        kwargs.pop("edge_dim")
+    return cls(**kwargs, **mcfg)
+
+
+# --------------------------------------------------------------------------- running
+def run_seed(cfg: dict, seed: int, out_dir: str, resume: bool = False,
+             quiet: bool = False) -> Dict[str, Any]:
+    """Train one seed; returns (and writes) its metrics.json record."""
+    cfg = validate(cfg)
+    exp_dir = os.path.join(out_dir, experiment_name(cfg))
+    seed_dir = os.path.join(exp_dir, f"seed{seed}")
+    metrics_path = os.path.join(seed_dir, "metrics.json")
+    ckpt_dir = os.path.join(seed_dir, "checkpoints")
+    last = os.path.join(ckpt_dir, "last.ckpt")
+    if resume and os.path.exists(metrics_path):
+        with open(metrics_path) as f:
+            return json.load(f)
+    os.makedirs(seed_dir, exist_ok=True)
+
+    L.seed_everything(seed, workers=True, verbose=False)
+    dataset, info, split, link_data = build_data(cfg, seed)
+    dims = dataset_dims(dataset, info, split)
+    L.seed_everything(seed, workers=True, verbose=False)  # model init independent of data prep
+    model = build_model(cfg, dims)
+    tcfg = dict(cfg["trainer"])
+    tcfg.setdefault("max_epochs", 100)
+    tcfg.setdefault("deterministic", "warn")
+    tcfg.setdefault("num_sanity_val_steps", 0)
+    tcfg.setdefault("enable_progress_bar", not quiet)
+    tcfg.setdefault("enable_model_summary", False)
+    if info.task not in GRAPH_TASKS:
+        tcfg.setdefault("log_every_n_steps", 1)
+    metric = cfg["task"].get("metric", info.metric)
+    task = GraphTask(model, info.task, metric, ogb_name=getattr(info, "ogb_name", None),
+                     optim=cfg["optim"], scheduler=cfg["scheduler"],
+                     loss=cfg["task"].get("loss", "auto"), max_epochs=tcfg["max_epochs"])
+    dm = GraphDataModule(dataset, split, info.task, batch_size=cfg["data"]["batch_size"],
+                         eval_batch_size=cfg["data"].get("eval_batch_size"),
+                         num_workers=cfg["data"].get("num_workers", 0), seed=seed,
+                         link_data=link_data)
+    loggers = [CSVLogger(seed_dir, name="logs", version=""),
+               TensorBoardLogger(seed_dir, name="tb", version="")]
+    ckpt = ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_last=False, save_top_k=1,
+                           every_n_epochs=1, save_on_train_epoch_end=False, enable_version_counter=False)
+    trainer = L.Trainer(default_root_dir=seed_dir, logger=loggers,
+                        callbacks=[ckpt, _Timer()], plugins=[AtomicCheckpointIO()], **tcfg)
+    resumed = bool(resume and os.path.exists(last))
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    t0 = time.perf_counter()
+    trainer.fit(task, datamodule=dm, ckpt_path=last if resumed else None)
+    wall = time.perf_counter() - t0
+    if trainer.global_rank != 0:
+        return {}
+    if task.best is None:
+        raise RuntimeError("training finished without a validation epoch; check trainer settings")
+
+    record = {
+        "experiment": experiment_name(cfg), "seed": seed, "dataset": cfg["data"]["name"],
+        "model": cfg["model"]["name"], "task": info.task, "metric": metric,
+        "best_epoch": task.best["epoch"], "epochs": len(task.history),
+        "valid": {metric: task.best[f"valid_{metric}"]},
+        "test": {metric: task.best.get(f"test_{metric}")},
+        "num_parameters": count_parameters(model), "history": task.history, "config": cfg,
+        "wall_time_s": wall, "hardware": hardware(), "peak_memory_mb": peak_memory_mb(),
+        "throughput": {"train_samples_per_s": task.train_samples / max(task.train_time, 1e-9)},
+        "git_sha": git_sha(), "versions": versions(), "resumed": resumed,
+    }
+    if task.best_test_pred is not None:
+        atomic_torch_save(task.best_test_pred, os.path.join(seed_dir, "test_predictions.pt"))
+    atomic_write_json(metrics_path, record)
+    return record
+
+
+def summarize_seeds(records: List[Dict[str, Any]]) -> Dict[str, Any]:
+    vals: Dict[str, list] = {}
+    for r in records:
+        for split in ("valid", "test"):
+            for k, v in r[split].items():
+                if v is not None:
+                    vals.setdefault(f"{split}_{k}", []).append(v)
+    return {"experiment": records[0]["experiment"], "seeds": [r["seed"] for r in records],
+            "num_parameters": records[0]["num_parameters"], "metrics": M.summarize(vals),
+            "hardware": records[0]["hardware"], "git_sha": records[0]["git_sha"],
+            "wall_time_s": sum(r["wall_time_s"] for r in records)}
+
+
+def format_summary(summary: Dict[str, Any]) -> str:
+    lines = [f"| experiment | seeds | params | metric | mean ± std |", "|---|---|---|---|---|"]
+    for k, v in summary["metrics"].items():
+        lines.append(f"| {summary['experiment']} | {v['n']} | {summary['num_parameters']:,} | {k} | "
+                     f"{v['mean']:.4f} ± {v['std']:.4f} |")
+    return "\n".join(lines)
+
+
+def run_seeds(cfg: dict, seeds: List[int], out_dir: str, resume: bool = False, jobs: int = 1,
+              config_path: Optional[str] = None, overrides: Optional[List[str]] = None,
+              quiet: bool = False) -> Dict[str, Any]:
+    """Run several seeds (sequentially, or as ``jobs`` parallel processes) and summarise."""
+    cfg = validate(cfg)
+    exp_dir = os.path.join(out_dir, experiment_name(cfg))
+    if jobs > 1:
+        if config_path is None:
+            raise ValueError("parallel seeds need the config path (they run as CLI processes)")
+        pending = list(seeds)
+        procs: List[subprocess.Popen] = []
+        failed = []
+        while pending or procs:
+            while pending and len(procs) < jobs:
+                s = pending.pop(0)
+                cmd = [sys.executable, "-m", "graphlab.train.cli", "train", config_path,
+                       *(overrides or []), "--seed", str(s), "--out", out_dir, "--quiet"]
+                if resume:
+                    cmd.append("--resume")
+                os.makedirs(os.path.join(exp_dir, f"seed{s}"), exist_ok=True)
+                log = open(os.path.join(exp_dir, f"seed{s}", "stdout.log"), "ab")
+                procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT))
+            time.sleep(0.5)
+            for p in list(procs):
+                if p.poll() is not None:
+                    procs.remove(p)
+                    if p.returncode != 0:
+                        failed.append(p.args)
+        if failed:
+            raise RuntimeError(f"{len(failed)} seed process(es) failed; see seed*/stdout.log in {exp_dir}")
+        records = []
+        for s in seeds:
+            with open(os.path.join(exp_dir, f"seed{s}", "metrics.json")) as f:
+                records.append(json.load(f))
+    else:
+        records = [run_seed(cfg, s, out_dir, resume=resume, quiet=quiet) for s in seeds]
+    summary = summarize_seeds(records)
+    atomic_write_json(os.path.join(exp_dir, "summary.json"), summary)
+    return summary
+
+
+def fit(model: torch.nn.Module, dataset: str, *, seed: int = 0, out_dir: str = "runs",
+        experiment: Optional[str] = None, optim: Optional[dict] = None,
+        scheduler: Optional[dict] = None, trainer: Optional[dict] = None,
+        data: Optional[dict] = None, resume: bool = False) -> Dict[str, Any]:
+    """Plain Python API: train an already-built model on a registry dataset, no YAML.
+
+    >>> from graphlab.models import GCN
+    >>> from graphlab.train import fit
+    >>> rec = fit(GCN(1433, 7), "Cora", trainer={"max_epochs": 200})
+    """
+    from graphlab.registry import MODELS
+    name = f"_fit_{type(model).__name__.lower()}_{id(model)}"
+    MODELS._items[name] = lambda **kw: model  # the instance plays the role of the class
+    try:
+        cfg = {"experiment": experiment or f"{type(model).__name__.lower()}-{dataset.lower()}",
+               "data": {"name": dataset, **(data or {})}, "model": {"name": name},
+               "optim": optim or {"name": "adam", "lr": 1e-3}, "scheduler": scheduler or {},
+               "trainer": trainer or {}}
+        return run_seed(cfg, seed, out_dir, resume=resume, quiet=True)
+    finally:
+        MODELS._items.pop(name, None)

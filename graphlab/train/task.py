@@ -1,0 +1,239 @@
+"""How a model is trained and evaluated: one ``LightningModule`` for every supported task.
+
+The module owns the loss for its task family, gathers whole-split predictions at the end of
+every validation epoch (the validation and test splits are both evaluated every epoch, so the
+test metric of the best-validation epoch can be reported, as the OGB protocol asks), selects the
+best epoch on validation only, and keeps that epoch's test predictions. The history, the best
+epoch and the RNG states travel in every checkpoint, so a resumed run continues exactly.
+"""
+from __future__ import annotations
+
+import math
+import random
+from typing import Any, Dict, List, Optional
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from graphlab.train import metrics as M
+from graphlab.train.datamodule import GRAPH_TASKS, LINK_TASKS, NODE_TASKS
+
+SPLITS = ("valid", "test")
+
+
+def _rng_state() -> Dict[str, Any]:
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+            "python": random.getstate()}
+
+
+def _set_rng_state(state: Dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+
+
+class GraphTask(L.LightningModule):
+    """Wraps a graphlab model for one task family.
+
+    Args:
+        model: a module following the model contract (``forward(data) -> Tensor``).
+        task: ``node_classification``, ``graph_classification``, ``graph_multilabel``,
+            ``graph_regression`` or ``link_prediction``.
+        metric: the model-selection metric (``accuracy``, ``rocauc``, ``ap``, ``mae`` ...).
+        ogb_name: when set, metrics come from the official ``ogb`` Evaluator.
+        optim, scheduler: the validated config sections.
+        loss: ``auto`` (task default), ``l1`` or ``mse`` for regression.
+    """
+
+    def __init__(self, model: nn.Module, task: str, metric: str, ogb_name: Optional[str] = None,
+                 optim: Optional[dict] = None, scheduler: Optional[dict] = None,
+                 loss: str = "auto", max_epochs: int = 1):
+        super().__init__()
+        self.model, self.task, self.metric, self.ogb_name = model, task, metric, ogb_name
+        self.optim_cfg = dict(optim or {"name": "adam", "lr": 1e-3})
+        self.sched_cfg = dict(scheduler or {"name": "none"})
+        self.loss_name, self.max_epochs = loss, max_epochs
+        self.higher_is_better = M.higher_is_better(metric)
+        self.history: List[Dict[str, float]] = []
+        self.best: Optional[Dict[str, Any]] = None
+        self.best_test_pred: Optional[Dict[str, Tensor]] = None
+        self._outs: Dict[int, List] = {}
+        self.train_samples = 0
+        self.train_time = 0.0
+
+    # -- loss --------------------------------------------------------------------------------
+    def _loss(self, pred: Tensor, y: Tensor) -> Tensor:
+        if self.task in ("node_classification", "graph_classification"):
+            return F.cross_entropy(pred, y.view(-1).long())
+        if self.task == "graph_multilabel":
+            y = y.view(pred.shape).float()
+            labelled = ~torch.isnan(y)
+            return F.binary_cross_entropy_with_logits(pred[labelled], y[labelled])
+        if self.task == "graph_regression":
+            y = y.view(pred.shape).float()
+            kind = "l1" if self.loss_name == "auto" and self.metric == "mae" else \
+                ("mse" if self.loss_name == "auto" else self.loss_name)
+            return F.l1_loss(pred, y) if kind == "l1" else F.mse_loss(pred, y)
+        raise ValueError(self.task)
+
+    def _link_scores(self, data, edge_label_index: Tensor) -> Tensor:
+        z = self.model(data)
+        return (z[edge_label_index[0]] * z[edge_label_index[1]]).sum(-1)
+
+    # -- steps -------------------------------------------------------------------------------
+    def training_step(self, batch, batch_idx):
+        if self.task in LINK_TASKS:
+            from torch_geometric.utils import negative_sampling
+            pos = batch.edge_label_index
+            neg = negative_sampling(batch.edge_index, num_nodes=batch.num_nodes,
+                                    num_neg_samples=pos.size(1))
+            s = self._link_scores(batch, torch.cat([pos, neg], 1))
+            y = torch.cat([s.new_ones(pos.size(1)), s.new_zeros(neg.size(1))])
+            loss = F.binary_cross_entropy_with_logits(s, y)
+            n = pos.size(1)
+        else:
+            pred = self.model(batch)
+            if self.task in NODE_TASKS:
+                m = batch.train_mask
+                loss, n = self._loss(pred[m], batch.y[m]), int(m.sum())
+            else:
+                loss, n = self._loss(pred, batch.y), int(batch.num_graphs)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"non-finite training loss {float(loss)} at epoch "
+                                     f"{self.current_epoch}, step {batch_idx}: check the inputs "
+                                     "for NaN features or lower the learning rate")
+        self.train_samples += n
+        self.log("train/loss", loss.detach(), batch_size=max(n, 1), on_step=False, on_epoch=True,
+                 sync_dist=True)
+        return loss
+
+    def validation_step(self, batch, batch_idx, dataloader_idx: int = 0):
+        split = SPLITS[dataloader_idx]
+        if self.task in LINK_TASKS:
+            s = self._link_scores(batch, batch.edge_label_index)
+            out = (torch.arange(s.numel(), device=s.device), s, batch.edge_label.float())
+        else:
+            pred = self.model(batch)
+            if self.task in NODE_TASKS:
+                m = batch[f"{split}_mask"]
+                out = (batch.sample_idx[m], pred[m], batch.y[m])
+            else:
+                out = (batch.sample_idx, pred, batch.y.view(pred.size(0), -1)
+                       if self.task != "graph_classification" else batch.y.view(-1))
+        self._outs.setdefault(dataloader_idx, []).append(tuple(t.detach() for t in out))
+
+    def _gather(self, dataloader_idx: int):
+        idx, pred, y = (torch.cat(t) for t in zip(*self._outs.get(dataloader_idx, [])))
+        if self.trainer is not None and self.trainer.world_size > 1:
+            # all_gather needs equal shapes: the distributed sampler pads ranks to equal counts,
+            # so every rank holds the same number of samples; duplicates are dropped by index.
+            idx, pred, y = (self.all_gather(t).flatten(0, 1) for t in (idx, pred, y))
+            order = torch.argsort(idx, stable=True)
+            idx, pred, y = idx[order], pred[order], y[order]
+            keep = torch.ones_like(idx, dtype=torch.bool)
+            keep[1:] = idx[1:] != idx[:-1]
+            idx, pred, y = idx[keep], pred[keep], y[keep]
+        else:
+            order = torch.argsort(idx, stable=True)
+            idx, pred, y = idx[order], pred[order], y[order]
+        return idx.cpu(), pred.float().cpu(), y.cpu()
+
+    def _score(self, pred: Tensor, y: Tensor) -> float:
+        if self.task in LINK_TASKS:
+            if self.ogb_name is not None and self.metric.startswith("hits@"):
+                return M.ogb_link_eval(self.ogb_name, pred[y == 1], pred[y == 0], self.metric)
+            return M.compute("rocauc" if self.metric == "auc" else self.metric, pred, y)
+        return M.compute(self.metric, pred, y, self.ogb_name)
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:
+            self._outs.clear()
+            return
+        row: Dict[str, float] = {"epoch": int(self.current_epoch)}
+        preds = {}
+        for i, split in enumerate(SPLITS):
+            if i not in self._outs:
+                continue
+            idx, pred, y = self._gather(i)
+            row[f"{split}_{self.metric}"] = self._score(pred, y)
+            preds[split] = (idx, pred, y)
+        self._outs.clear()
+        loss = self.trainer.callback_metrics.get("train/loss")
+        row["train_loss"] = float(loss) if loss is not None else math.nan
+        row["lr"] = float(self.trainer.optimizers[0].param_groups[0]["lr"]) \
+            if self.trainer.optimizers else math.nan
+        self.history.append(row)
+        key = f"valid_{self.metric}"
+        v = row[key]
+        better = self.best is None or (v > self.best[key] if self.higher_is_better
+                                       else v < self.best[key])
+        if better:
+            self.best = dict(row)
+            if "test" in preds:
+                idx, pred, y = preds["test"]
+                self.best_test_pred = {"index": idx, "y_pred": pred, "y_true": y}
+        self.log(f"val/{self.metric}", v, sync_dist=False, rank_zero_only=False)
+        if "test" in preds:
+            self.log(f"test/{self.metric}", row[f"test_{self.metric}"], rank_zero_only=False)
+
+    # -- optimisation ------------------------------------------------------------------------
+    def configure_optimizers(self):
+        cfg = dict(self.optim_cfg)
+        name = cfg.pop("name", "adam")
+        cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}[name]
+        opt = cls(self.model.parameters(), **cfg)
+        s = dict(self.sched_cfg)
+        kind = s.pop("name", "none")
+        if kind == "none":
+            return opt
+        if kind == "cosine":
+            warm, min_lr = int(s.get("warmup_epochs", 0)), float(s.get("min_lr", 0.0))
+            base = cfg.get("lr", 1e-3)
+            total = max(self.max_epochs, 1)
+
+            def factor(epoch: int) -> float:
+                if epoch < warm:
+                    return (epoch + 1) / (warm + 1)
+                t = (epoch - warm) / max(1, total - warm)
+                return (min_lr + 0.5 * (base - min_lr) * (1 + math.cos(math.pi * t))) / base
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+        if kind == "plateau":
+            sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                opt, mode="max" if self.higher_is_better else "min",
+                factor=s.get("factor", 0.5), patience=s.get("patience", 10),
+                min_lr=s.get("min_lr", 0.0))
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched,
+                                                       "monitor": f"val/{self.metric}"}}
+        if kind == "step":
+            sched = torch.optim.lr_scheduler.StepLR(opt, step_size=s.get("step_size", 50),
+                                                    gamma=s.get("gamma", 0.5))
+            return {"optimizer": opt, "lr_scheduler": sched}
+        raise ValueError(f"unknown scheduler {kind}")
+
+    # -- checkpoint state --------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
+        checkpoint["graphlab"] = {"history": self.history, "best": self.best,
+                                  "best_test_pred": self.best_test_pred, "rng": _rng_state(),
+                                  "train_samples": self.train_samples,
+                                  "train_time": self.train_time}
+
+    def on_load_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
+        st = checkpoint.get("graphlab")
+        if st is None:
+            return
+        self.history, self.best = st["history"], st["best"]
+        self.best_test_pred = st["best_test_pred"]
+        self.train_samples, self.train_time = st["train_samples"], st["train_time"]
+        self._resume_rng = st["rng"]
+
+    def on_train_start(self) -> None:
+        # Restore the RNG streams after Lightning's own setup so that dropout and negative
+        # sampling continue exactly where the checkpoint left them.
+        rng = getattr(self, "_resume_rng", None)
+        if rng is not None:
+            _set_rng_state(rng)
+            self._resume_rng = None
