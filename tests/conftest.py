@@ -13,8 +13,12 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("OUTDATED_IGNORE", "1")
+# Tests use tiny tensors: one intra-op thread is faster than two, and avoids OpenMP threads
+# spinning against each other when test processes (DDP, kill-and-resume) run side by side.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 try:  # decide before graphlab.kernels (and triton) are imported
     import torch
+    torch.set_num_threads(1)
     if not torch.cuda.is_available():
         os.environ.setdefault("TRITON_INTERPRET", "1")
 except ImportError:  # pragma: no cover
@@ -54,6 +58,13 @@ def mirror(data_root):
     if missing:
         pytest.fail(f"GRAPHLAB_MIRROR points to missing directories: {missing}")
     return dirs
+
+
+@pytest.fixture(scope="session")
+def molhiv(mirror):
+    """ogbg-molhiv from the mirror, processed once per session (10-30 s on 2 cores): share it."""
+    import graphlab.data as gd
+    return gd.load("ogbg-molhiv")
 
 
 def pytest_runtest_logreport(report):

@@ -1,0 +1,146 @@
+"""Generated benchmarks that need no download (README's first command and fast tests).
+
+* ``motifs`` (graph classification, 3 classes): a random Barabási–Albert tree with one motif
+  attached at a random node; the class is the motif (0: house, 1: 6-cycle, 2: 4-clique with a
+  tail). Node features are a constant, so a model must read the structure. A 1-WL-powerful GNN
+  (GIN) separates the classes; a mean-aggregating GCN without degree information does not
+  fully. Split: random 80/10/10 fixed by ``split_seed`` (default 0).
+* ``ba-shapes`` (node classification, 4 classes): PyG's ``ExplainerDataset`` with a 300-node BA
+  graph and 80 house motifs (Ying et al., GNNExplainer, NeurIPS 2019), constant features;
+  split 80/10/10 of the nodes.
+
+Both are generated from a fixed seed (``gen_seed``), so every machine builds the same graphs.
+"""
+from __future__ import annotations
+
+import os.path as osp
+from typing import Any
+
+import networkx as nx
+import torch
+from torch_geometric.data import Data, InMemoryDataset
+from torch_geometric.utils import from_networkx
+
+from graphlab.data.cache import AtomicProcessMixin
+from graphlab.data.catalog import DatasetInfo, DatasetSpec, _register
+
+
+def _motif(kind: int) -> nx.Graph:
+    if kind == 0:
+        return nx.house_graph()
+    if kind == 1:
+        return nx.cycle_graph(6)
+    g = nx.complete_graph(4)
+    g.add_edge(3, 4)
+    return g
+
+
+class MotifGraphs(InMemoryDataset):
+    """Graph classification by attached motif (see module docstring)."""
+
+    def __init__(self, root: str, num_graphs: int = 600, gen_seed: int = 0, transform=None,
+                 pre_transform=None, **kwargs: Any):
+        self.num_graphs_, self.gen_seed = num_graphs, gen_seed
+        super().__init__(root, transform, pre_transform, **kwargs)
+        self.load(self.processed_paths[0])
+
+    @property
+    def raw_file_names(self):
+        return []
+
+    @property
+    def processed_dir(self) -> str:
+        return osp.join(self.root, f"processed_n{self.num_graphs_}_s{self.gen_seed}")
+
+    @property
+    def processed_file_names(self):
+        return ["data.pt"]
+
+    def download(self) -> None:  # generated, nothing to fetch
+        pass
+
+    def process(self) -> None:
+        g = torch.Generator().manual_seed(self.gen_seed)
+        graphs = []
+        for i in range(self.num_graphs_):
+            y = i % 3
+            n = int(torch.randint(8, 17, (1,), generator=g))
+            base = nx.barabasi_albert_graph(n, 1, seed=int(torch.randint(0, 2**31 - 1, (1,), generator=g)))
+            motif = nx.relabel_nodes(_motif(y), lambda v: v + n)
+            G = nx.union(base, motif)
+            G.add_edge(int(torch.randint(0, n, (1,), generator=g)), n)
+            perm = torch.randperm(G.number_of_nodes(), generator=g).tolist()
+            G = nx.relabel_nodes(G, dict(zip(G.nodes(), perm)))
+            G = nx.convert_node_labels_to_integers(G, ordering="sorted")
+            d = from_networkx(G)
+            data = Data(x=torch.ones(G.number_of_nodes(), 1), edge_index=d.edge_index,
+                        y=torch.tensor([y]))
+            graphs.append(self.pre_transform(data) if self.pre_transform else data)
+        self.save(graphs, self.processed_paths[0])
+
+
+class BAShapes(InMemoryDataset):
+    """BA-Shapes node classification (see module docstring)."""
+
+    def __init__(self, root: str, gen_seed: int = 0, transform=None, pre_transform=None,
+                 **kwargs: Any):
+        self.gen_seed = gen_seed
+        super().__init__(root, transform, pre_transform, **kwargs)
+        self.load(self.processed_paths[0])
+
+    @property
+    def raw_file_names(self):
+        return []
+
+    @property
+    def processed_dir(self) -> str:
+        return osp.join(self.root, f"processed_s{self.gen_seed}")
+
+    @property
+    def processed_file_names(self):
+        return ["data.pt"]
+
+    def download(self) -> None:
+        pass
+
+    def process(self) -> None:
+        from torch_geometric.datasets import ExplainerDataset
+        from torch_geometric.datasets.graph_generator import BAGraph
+        state = torch.get_rng_state()
+        torch.manual_seed(self.gen_seed)
+        try:
+            ds = ExplainerDataset(graph_generator=BAGraph(num_nodes=300, num_edges=5),
+                                  motif_generator="house", num_motifs=80)
+        finally:
+            torch.set_rng_state(state)
+        d = ds[0]
+        data = Data(x=torch.ones(d.num_nodes, 1), edge_index=d.edge_index, y=d.y)
+        data = self.pre_transform(data) if self.pre_transform else data
+        self.save([data], self.processed_paths[0])
+
+
+_MOTIFS = type("MotifGraphs", (AtomicProcessMixin, MotifGraphs),
+               {"__module__": __name__, "__qualname__": "MotifGraphsCached"})
+_BASHAPES = type("BAShapes", (AtomicProcessMixin, BAShapes),
+                 {"__module__": __name__, "__qualname__": "BAShapesCached"})
+MotifGraphsCached, BAShapesCached = _MOTIFS, _BASHAPES
+
+_register(DatasetSpec(DatasetInfo(
+    name="motifs", task="graph_classification", metric="accuracy", higher_is_better=True,
+    ogb_name=None, node_encoder="linear", edge_encoder=None, protocol="random",
+    source="generated by graphlab (graphlab/data/synthetic.py): BA tree + house / 6-cycle / "
+           "tailed 4-clique motif; no download", mirror_subdir=None, url=None,
+    expected=dict(num_graphs=600, num_classes=3), num_tasks=3),
+    lambda root, transform, pre_transform, key, **opts: _MOTIFS(
+        osp.join(root, "synthetic", "motifs"), transform=transform, pre_transform=pre_transform,
+        cache_key=key, **opts), "synthetic/motifs", ()))
+
+_register(DatasetSpec(DatasetInfo(
+    name="ba-shapes", task="node_classification", metric="accuracy", higher_is_better=True,
+    ogb_name=None, node_encoder="linear", edge_encoder=None, protocol="random",
+    source="generated: PyG ExplainerDataset(BAGraph(300, 5), house motifs x80), Ying et al. "
+           "2019; no download", mirror_subdir=None, url=None,
+    expected=dict(num_nodes=700, num_classes=4), num_tasks=4),
+    lambda root, transform, pre_transform, key, **opts: _BASHAPES(
+        osp.join(root, "synthetic", "ba-shapes"), transform=transform,
+        pre_transform=pre_transform, cache_key=key, **opts), "synthetic/ba-shapes", ()))
