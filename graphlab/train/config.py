@@ -129,6 +129,24 @@ def _check_against_signature(section: str, cfg: dict, fn, skip=(), reserved=()) 
 
 
 # --------------------------------------------------------------------------- loading
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads ``1e-3`` as a float (YAML 1.1 insists on ``1.0e-3``)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    __import__("re").compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+    |\.[0-9_]+(?:[eE][-+][0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""", __import__("re").X),
+    list("-+0123456789."))
+
+
+def _yaml(text):
+    return yaml.load(text, Loader=_Loader)
+
+
 def parse_overrides(pairs: List[str]) -> Dict[str, Any]:
     """``["model.hidden_channels=64", "optim.lr=1e-3"]`` -> nested dict (values parsed as YAML)."""
     out: Dict[str, Any] = {}
@@ -139,7 +157,7 @@ def parse_overrides(pairs: List[str]) -> Dict[str, Any]:
         if not key or any(not k for k in key.split(".")):
             raise ConfigError(f"override '{pair}' has an empty key")
         try:
-            value = yaml.safe_load(raw) if raw != "" else None
+            value = _yaml(raw) if raw != "" else None
         except yaml.YAMLError:
             value = raw
         node = out
@@ -165,7 +183,7 @@ def merge(base: dict, upd: dict) -> dict:
 def load_config(path: str, overrides: List[str] | None = None) -> dict:
     try:
         with open(path) as f:
-            cfg = yaml.safe_load(f)
+            cfg = _yaml(f)
     except FileNotFoundError:
         raise ConfigError(f"config file '{path}' does not exist") from None
     except yaml.YAMLError as e:

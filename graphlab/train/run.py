@@ -317,7 +317,11 @@ def run_seeds(cfg: dict, seeds: List[int], out_dir: str, resume: bool = False, j
                     cmd.append("--resume")
                 os.makedirs(os.path.join(exp_dir, f"seed{s}"), exist_ok=True)
                 log = open(os.path.join(exp_dir, f"seed{s}", "stdout.log"), "ab")
-                procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT))
+                # Share the CPU cores between the seed processes instead of oversubscribing
+                # them (OpenMP threads spinning against each other slow everything down).
+                env = dict(os.environ)
+                env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))
+                procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env))
             time.sleep(0.5)
             for p in list(procs):
                 if p.poll() is not None:

@@ -1,0 +1,84 @@
+"""Config validation: every shipped config dry-runs; bad keys exit 2 with one clear line."""
+from __future__ import annotations
+
+import glob
+import os
+
+import pytest
+
+from graphlab.registry import MODELS
+from graphlab.train.cli import main
+from graphlab.train.config import ConfigError, load_config, parse_overrides, validate
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = sorted(glob.glob(os.path.join(ROOT, "configs", "*", "*.yaml")))
+
+BASE = {"data": {"name": "motifs"}, "model": {"name": "gin"}}
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[os.path.relpath(p, ROOT) for p in CONFIGS])
+def test_every_config_validates(path, capsys):
+    assert main(["train", path, "--dry-run"]) == 0, capsys.readouterr().err
+
+
+def test_configs_exist():
+    assert len(CONFIGS) >= 3
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+def test_misspelled_model_keyword_is_rejected(name):
+    with pytest.raises(ConfigError, match=r"unknown key 'model\.hiden_channels'"):
+        validate({"data": {"name": "motifs"}, "model": {"name": name, "hiden_channels": 8}})
+
+
+@pytest.mark.parametrize("cfg, pattern", [
+    ({**BASE, "trainr": {}}, r"unknown key '<top>\.trainr'.*did you mean 'trainer'"),
+    ({"data": {"name": "motifs", "batchsize": 4}, "model": {"name": "gin"}},
+     r"unknown key 'data\.batchsize'.*did you mean 'batch_size'"),
+    ({**BASE, "optim": {"name": "adam", "lr": "fast"}}, r"'optim\.lr' must be float"),
+    ({**BASE, "optim": {"name": "adagrad"}}, r"'optim\.name' must be one of adam, adamw, sgd"),
+    ({**BASE, "scheduler": {"name": "cosine", "warmup": 3}}, r"unknown key 'scheduler\.warmup'"),
+    ({**BASE, "trainer": {"max_epoch": 3}}, r"unknown key 'trainer\.max_epoch'.*max_epochs"),
+    ({**BASE, "trainer": {"max_epochs": "10"}}, r"'trainer\.max_epochs' must be"),
+    ({"data": {"name": "motifs"}, "model": {"name": "gin", "hidden_channels": 2.5}},
+     r"'model\.hidden_channels' must be int"),
+    ({"data": {"name": "motifs"}, "model": {"name": "gin", "in_channels": 3}},
+     r"'model\.in_channels' is set by graphlab"),
+    ({"data": {"name": "motifs"}, "model": {"name": "gnn"}}, r"'model\.name': unknown model 'gnn'"),
+    ({"data": {"name": "mutagg"}, "model": {"name": "gin"}}, r"'data\.name': unknown dataset"),
+    ({"model": {"name": "gin"}}, r"missing required section 'data'"),
+    ({"data": {}, "model": {"name": "gin"}}, r"missing required key 'data\.name'"),
+    ({**BASE, "data": {"name": "motifs", "transforms": ["NoSuchTransform"]}},
+     r"unknown transform 'NoSuchTransform'"),
+])
+def test_bad_configs(cfg, pattern):
+    with pytest.raises(ConfigError, match=pattern):
+        validate(cfg)
+
+
+def test_cli_exit_code_and_one_line(tmp_path, capsys):
+    path = tmp_path / "bad.yaml"
+    path.write_text("data: {name: motifs}\nmodel: {name: gin, hidden_chanels: 8}\n")
+    assert main(["train", str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "model.hidden_chanels" in err[0] and "hidden_channels" in err[0]
+    assert "Traceback" not in err[0]
+
+
+def test_cli_missing_file_and_bad_yaml(tmp_path, capsys):
+    assert main(["train", str(tmp_path / "nope.yaml"), "--dry-run"]) == 2
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: [unclosed\n")
+    assert main(["train", str(bad), "--dry-run"]) == 2
+    assert "not valid YAML" in capsys.readouterr().err
+
+
+def test_overrides():
+    assert parse_overrides(["optim.lr=1e-3", "model.virtual_node=true", "data.name=MUTAG"]) == {
+        "optim": {"lr": 1e-3}, "model": {"virtual_node": True}, "data": {"name": "MUTAG"}}
+    with pytest.raises(ConfigError, match="key=value"):
+        parse_overrides(["optim.lr"])
+    cfg = load_config(os.path.join(ROOT, "configs", "gin", "motifs.yaml"),
+                      ["model.hidden_channels=8", "trainer.max_epochs=2"])
+    assert cfg["model"]["hidden_channels"] == 8 and cfg["trainer"]["max_epochs"] == 2
+    validate(cfg)

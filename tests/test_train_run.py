@@ -1,0 +1,168 @@
+"""End-to-end training: seeds and summary, kill-and-resume, DDP evaluation, OGB Evaluator."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from graphlab.train.metrics import compute, lrgb_average_precision, summarize
+from graphlab.train.run import RUN_FIELDS, run_seed, run_seeds
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MOTIFS = os.path.join(ROOT, "configs", "gin", "motifs.yaml")
+FAST = ["model.hidden_channels=16", "model.num_layers=2", "data.batch_size=64"]
+
+
+def _cfg(epochs=3, **model):
+    return {"experiment": "t", "data": {"name": "motifs", "batch_size": 64},
+            "model": {"name": "gin", "hidden_channels": 16, "num_layers": 2, **model},
+            "optim": {"name": "adam", "lr": 0.01}, "trainer": {"max_epochs": epochs}}
+
+
+def _results(rec):
+    return {k: v for k, v in rec.items() if k not in RUN_FIELDS}
+
+
+def _cli(args, env=None, **kw):
+    return subprocess.Popen([sys.executable, "-m", "graphlab.train.cli", *args], cwd=ROOT,
+                            env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, **kw)
+
+
+def test_seeds_summary_and_outputs(data_root, tmp_path):
+    summary = run_seeds(_cfg(epochs=2), [0, 1], str(tmp_path), quiet=True)
+    exp = tmp_path / "t"
+    for s in (0, 1):
+        rec = json.loads((exp / f"seed{s}" / "metrics.json").read_text())
+        for key in ("valid", "test", "best_epoch", "epochs", "wall_time_s", "num_parameters",
+                    "hardware", "peak_memory_mb", "throughput", "config", "git_sha", "versions",
+                    "history"):
+            assert key in rec, key
+        assert rec["epochs"] == 2 and len(rec["history"]) == 2
+        assert (exp / f"seed{s}" / "test_predictions.pt").exists()
+        assert (exp / f"seed{s}" / "checkpoints" / "last.ckpt").exists()
+        assert (exp / f"seed{s}" / "logs" / "metrics.csv").exists()
+    m = summary["metrics"]["test_accuracy"]
+    vals = [json.loads((exp / f"seed{s}" / "metrics.json").read_text())["test"]["accuracy"]
+            for s in (0, 1)]
+    assert m["n"] == 2 and m["mean"] == pytest.approx(sum(vals) / 2)
+    assert m["std"] == pytest.approx(float(torch.tensor(vals, dtype=torch.float64).std()))
+    assert json.loads((exp / "summary.json").read_text())["seeds"] == [0, 1]
+    # a second call with resume skips finished seeds and returns the same records
+    again = run_seeds(_cfg(epochs=2), [0, 1], str(tmp_path), resume=True, quiet=True)
+    assert again["metrics"] == summary["metrics"]
+
+
+def test_best_epoch_is_selected_on_validation(data_root, tmp_path):
+    rec = run_seed(_cfg(epochs=4), 0, str(tmp_path), quiet=True)
+    vals = [row["valid_accuracy"] for row in rec["history"]]
+    assert rec["best_epoch"] == vals.index(max(vals))
+    assert rec["test"]["accuracy"] == rec["history"][rec["best_epoch"]]["test_accuracy"]
+    pred = torch.load(tmp_path / "t" / "seed0" / "test_predictions.pt")
+    assert compute("accuracy", pred["y_pred"], pred["y_true"]) == rec["test"]["accuracy"]
+
+
+def test_kill_and_resume_is_bit_for_bit(data_root, tmp_path):
+    """SIGKILL the CLI at random moments (also mid-checkpoint); resumed == uninterrupted."""
+    args = ["train", MOTIFS, *FAST, "trainer.max_epochs=6", "--seed", "0", "--quiet"]
+    env = {"GRAPHLAB_DATA": data_root}
+    ref = _cli([*args, "--out", str(tmp_path / "ref")], env)
+    out_ref = ref.communicate(timeout=600)[0].decode()
+    assert ref.returncode == 0, out_ref
+    ref_rec = json.loads((tmp_path / "ref" / "gin-motifs" / "seed0" / "metrics.json").read_text())
+
+    rng = random.Random(0)
+    out = str(tmp_path / "killed")
+    metrics = tmp_path / "killed" / "gin-motifs" / "seed0" / "metrics.json"
+    kills = 0
+    for _ in range(12):
+        p = _cli([*args, "--out", out, "--resume"], env)
+        # wait for the checkpoint to exist (the process is past start-up), then kill at random
+        deadline = time.time() + 120
+        ckpt = tmp_path / "killed" / "gin-motifs" / "seed0" / "checkpoints" / "last.ckpt"
+        while p.poll() is None and not ckpt.exists() and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 1.5))
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+            kills += 1
+        p.communicate(timeout=120)
+        if metrics.exists():
+            break
+    if not metrics.exists():
+        p = _cli([*args, "--out", out, "--resume"], env)
+        assert p.wait(timeout=600) == 0
+    assert kills >= 1
+    rec = json.loads(metrics.read_text())
+    assert _results(rec) == _results(ref_rec)
+
+
+def test_ddp_two_processes_match_single_process_eval(data_root, tmp_path):
+    """A 2-process DDP (gloo, CPU) run reports the same metrics as one process evaluating its
+    checkpoint: no sample counted twice by the distributed sampler's padding."""
+    out = str(tmp_path / "ddp")
+    p = _cli(["train", MOTIFS, *FAST, "trainer.max_epochs=1", "trainer.accelerator=cpu",
+              "trainer.devices=2", "trainer.strategy=ddp", "data.eval_batch_size=7",
+              "--seed", "0", "--out", out, "--quiet"], {"GRAPHLAB_DATA": data_root})
+    log = p.communicate(timeout=600)[0].decode()
+    assert p.returncode == 0, log[-3000:]
+    seed_dir = os.path.join(out, "gin-motifs", "seed0")
+    rec = json.loads(open(os.path.join(seed_dir, "metrics.json")).read())
+    pred = torch.load(os.path.join(seed_dir, "test_predictions.pt"))
+    assert pred["index"].numel() == 60 and pred["index"].unique().numel() == 60
+
+    from graphlab.train.config import load_config, validate
+    from graphlab.train.run import build_data, build_model, dataset_dims
+    from graphlab.train.datamodule import GraphDataModule
+    from graphlab.train.task import GraphTask
+    import lightning as L
+    cfg = validate(load_config(MOTIFS, FAST))
+    dataset, info, split, _ = build_data(cfg, 0)
+    model = build_model(cfg, dataset_dims(dataset, info))
+    task = GraphTask(model, info.task, info.metric)
+    ckpt = torch.load(os.path.join(seed_dir, "checkpoints", "last.ckpt"), weights_only=False)
+    task.load_state_dict(ckpt["state_dict"])
+    dm = GraphDataModule(dataset, split, info.task, batch_size=64, eval_batch_size=5)
+    trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
+                        enable_checkpointing=False)
+    trainer.validate(task, datamodule=dm, verbose=False)
+    row = task.history[-1]
+    assert row["valid_accuracy"] == rec["history"][-1]["valid_accuracy"]
+    assert row["test_accuracy"] == rec["history"][-1]["test_accuracy"]
+
+
+def test_lrgb_ap_skips_classes_without_positives():
+    y = torch.tensor([[1., 0., 0.], [0., 0., 1.], [1., 0., 0.], [0., 0., 1.]])
+    p = torch.tensor([[.9, .1, .2], [.2, .3, .8], [.7, .6, .1], [.4, .2, .9]])
+    # class 1 has no positive: skipped, so the mean is over classes 0 and 2 (both perfect)
+    assert lrgb_average_precision(p, y) == pytest.approx(1.0)
+    y[0, 0] = float("nan")
+    assert lrgb_average_precision(p, y) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="undefined"):
+        lrgb_average_precision(p[:, 1:2], y[:, 1:2])
+
+
+def test_summary_uses_unbiased_std():
+    s = summarize({"a": [1.0, 2.0, 3.0]})["a"]
+    assert s["mean"] == 2.0 and s["std"] == pytest.approx(1.0)
+
+
+@pytest.mark.realdata
+def test_metrics_equal_official_ogb_evaluator(mirror, data_root, tmp_path):
+    from ogb.graphproppred import Evaluator
+    cfg = {"experiment": "bace", "data": {"name": "ogbg-molbace", "batch_size": 128},
+           "model": {"name": "gin", "hidden_channels": 16, "num_layers": 2},
+           "trainer": {"max_epochs": 1}}
+    rec = run_seed(cfg, 0, str(tmp_path), quiet=True)
+    pred = torch.load(tmp_path / "bace" / "seed0" / "test_predictions.pt")
+    ref = Evaluator("ogbg-molbace").eval({"y_true": pred["y_true"].view(-1, 1).numpy(),
+                                          "y_pred": pred["y_pred"].view(-1, 1).numpy()})
+    assert rec["test"]["rocauc"] == ref["rocauc"]
+    assert pred["y_true"].numel() == 152
