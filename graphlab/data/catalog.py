@@ -112,7 +112,7 @@ def _classes() -> Dict[str, type]:
         ("IMDB", pyg.IMDB), ("HGBDataset", pyg.HGBDataset), ("EmailEUCore", pyg.EmailEUCore),
         ("AmazonBook", pyg.AmazonBook), ("SNAPDataset", SNAPDataset),
         ("SNAPEdgeListDataset", SNAPEdgeListDataset), ("LightGCNDataset", LightGCNDataset),
-        ("PeptidesDataset", PeptidesDataset)]}
+        ("PeptidesDataset", PeptidesDataset), ("ZINC", pyg.ZINC)]}
     from ogb.graphproppred import PygGraphPropPredDataset
     from ogb.linkproppred import PygLinkPropPredDataset
     from ogb.nodeproppred import PygNodePropPredDataset

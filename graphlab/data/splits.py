@@ -177,6 +177,16 @@ def get_split(name: str, dataset, seed: int = 0, fold: int = 0, **opts: Any) -> 
     if inf.protocol == "random" and inf.task == "node_classification":
         n = dataset[0].num_nodes
         return {k: _mask(v, n) for k, v in random_split(n, seed).items()}
+    if inf.protocol == "fixed" and hasattr(dataset, "get_idx_split"):
+        # Generated sets with their own train/test split (NCMP synthetic): validation is a
+        # seeded 10% of the training graphs, so model selection never sees the test graphs.
+        idx = {k: torch.as_tensor(v, dtype=torch.long) for k, v in dataset.get_idx_split().items()}
+        if "valid" not in idx:
+            tr = idx["train"][torch.randperm(idx["train"].numel(),
+                                             generator=torch.Generator().manual_seed(seed))]
+            n_val = max(1, int(0.1 * tr.numel()))
+            idx["valid"], idx["train"] = tr[:n_val].sort().values, tr[n_val:].sort().values
+        return idx
     raise DataError(f"no split rule for {inf.name} (task {inf.task}, protocol {inf.protocol})")
 
 

@@ -144,3 +144,22 @@ _register(DatasetSpec(DatasetInfo(
     lambda root, transform, pre_transform, key, **opts: _BASHAPES(
         osp.join(root, "synthetic", "ba-shapes"), transform=transform,
         pre_transform=pre_transform, cache_key=key, **opts), "synthetic/ba-shapes", ()))
+
+
+def _ncmp(root, transform, pre_transform, key, **opts):
+    import torch_geometric.transforms as T
+
+    from graphlab.data.synthetic_ncmp import NCMPSynthetic
+    # Generated in memory on every load (about a second): pre-transforms run on access.
+    chain = [t for t in (pre_transform, transform) if t is not None]
+    return NCMPSynthetic(transform=T.Compose(chain) if chain else None, **opts)
+
+
+_register(DatasetSpec(DatasetInfo(
+    name="ncmp-synthetic", task="node_classification", metric="balanced_accuracy",
+    higher_is_better=True, ogb_name=None, node_encoder="linear", edge_encoder=None,
+    protocol="fixed",
+    source="generated: the NCMP synthetic node task (Lim, arXiv 2511.11046; reference "
+           "briangodwinlim/SINC-GCN synthetic-datasets/unique-signature), "
+           "graphlab/data/synthetic_ncmp.py; no download", mirror_subdir=None, url=None,
+    expected=dict(num_graphs=5000, num_classes=2), num_tasks=2), _ncmp, "synthetic/ncmp", ()))

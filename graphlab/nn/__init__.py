@@ -5,3 +5,28 @@ Each helper adds its exports below with one line; keep one import per module.
 from graphlab.nn.encoders import FeatureEncoder, EdgeEncoder
 
 __all__ = ["FeatureEncoder", "EdgeEncoder"]
+from graphlab.nn.grit_layer import GRITLayer  # noqa: E402
+__all__ += ["GRITLayer"]
+from graphlab.nn.spmm_conv import SpMMConv  # noqa: E402
+__all__ += ["SpMMConv"]
+from graphlab.nn.tensor_gin import TensorGIN, TensorGINConv  # noqa: E402
+__all__ += ["TensorGIN", "TensorGINConv"]
+from graphlab.nn.spe import SPE  # noqa: E402
+__all__ += ["SPE"]
+from graphlab.nn.signnet import SignNet  # noqa: E402
+__all__ += ["SignNet"]
+from graphlab.nn.lap_pe import LapPE  # noqa: E402
+__all__ += ["LapPE"]
+from graphlab.nn.pe import (RRWPNodeEncoder, RWSEEncoder, add_pe, build_pe_encoder,  # noqa: E402
+                            pe_channels, pe_transform)
+__all__ += ["RRWPNodeEncoder", "RWSEEncoder", "add_pe", "build_pe_encoder", "pe_channels",
+            "pe_transform"]
+from graphlab.nn.gated_gcn import GatedGCNConv  # noqa: E402
+__all__ += ["GatedGCNConv"]
+from graphlab.nn.mixers import (MultiheadMixer, PerformerMixer, SequenceMixer,  # noqa: E402
+                                build_mixer)
+__all__ += ["MultiheadMixer", "PerformerMixer", "SequenceMixer", "build_mixer"]
+from graphlab.nn.sinc_conv import SINCConv  # noqa: E402
+__all__ += ["SINCConv"]
+from graphlab.nn.equivariant import EquivariantLinear, SetLayout  # noqa: E402
+__all__ += ["EquivariantLinear", "SetLayout"]

@@ -90,15 +90,20 @@ class GraphDataModule(L.LightningDataModule):
                               sampler=EpochSeededSampler(len(ds), self.seed), **kw)
         return DataLoader(ds, batch_size=self.eval_batch_size, shuffle=False, **kw)
 
+    @property
+    def batched(self) -> bool:
+        """Mini-batches of graphs: graph tasks, and inductive node tasks (many graphs)."""
+        return self.task in GRAPH_TASKS or (self.task in NODE_TASKS and len(self.dataset) > 1)
+
     def train_dataloader(self):
-        if self.task in GRAPH_TASKS:
+        if self.batched:
             return self._loader(self._subset("train"), train=True)
         if self.task in LINK_TASKS:
             return DataLoader(_Repeat(self.link_data["train"]), batch_size=1)
         return DataLoader(_Repeat(self.full_graph()), batch_size=1)
 
     def val_dataloader(self) -> List[DataLoader]:
-        if self.task in GRAPH_TASKS:
+        if self.batched:
             return [self._loader(self._subset("valid"), False), self._loader(self._subset("test"), False)]
         if self.task in LINK_TASKS:
             return [DataLoader(_Repeat(self.link_data["valid"]), batch_size=1),

@@ -95,6 +95,12 @@ def compute(metric: str, y_pred: Tensor, y_true: Tensor, ogb_name: Optional[str]
         if y_pred.dim() == 1 or y_pred.size(-1) == 1:  # binary logits
             return float(((y_pred.view(-1) > 0).long() == y_true.view(-1).long()).double().mean())
         return float((y_pred.argmax(-1) == y_true.view(-1)).double().mean())
+    if metric == "balanced_accuracy":  # mean per-class recall
+        if y_pred.dim() == 1 or y_pred.size(-1) == 1:
+            y_pred = torch.stack([-y_pred.view(-1), y_pred.view(-1)], -1)
+        return float(tmf.classification.multiclass_accuracy(
+            y_pred.argmax(-1), y_true.view(-1).long(), num_classes=y_pred.size(-1),
+            average="macro"))
     if metric in ("f1_macro", "f1_micro"):
         return float(tmf.classification.multiclass_f1_score(
             y_pred.argmax(-1), y_true.view(-1).long(), num_classes=y_pred.size(-1),

@@ -70,7 +70,10 @@ class _Timer(Callback):
         self._t0 = time.perf_counter()
 
     def on_train_epoch_end(self, trainer, pl_module):
-        pl_module.train_time += time.perf_counter() - self._t0
+        t0 = getattr(self, "_t0", None)  # None when a resumed run re-enters at the epoch end
+        if t0 is not None:
+            pl_module.train_time += time.perf_counter() - t0
+        self._t0 = None
 
 
 def git_sha() -> Optional[str]:
@@ -181,9 +184,8 @@ def dataset_dims(dataset, info, split=None) -> Dict[str, Any]:
     if info.edge_encoder is not None and data0 is not None and \
             getattr(data0, "edge_attr", None) is not None:
         edge_dim = int(data0.edge_attr.view(data0.edge_attr.size(0), -1).size(1))
-        if info.edge_encoder == "embedding":
-            edge_dim = int(max(int(d.edge_attr.max()) for d in [data0])) + 1 \
-                if not hasattr(dataset, "num_edge_types") else int(dataset.num_edge_types)
+        if info.edge_encoder == "embedding":  # categories: the vocabulary size
+            edge_dim = int(getattr(dataset, "_data", data0).edge_attr.max()) + 1
     if info.node_encoder == "embedding":
         in_channels = int(getattr(dataset, "num_node_types", 0) or
                           int(dataset._data.x.max()) + 1)

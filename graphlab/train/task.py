@@ -25,13 +25,18 @@ SPLITS = ("valid", "test")
 
 
 def _rng_state() -> Dict[str, Any]:
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+    """RNG streams as tensors and plain Python values (loadable with ``weights_only=True``)."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {"torch": torch.get_rng_state(),
+            "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss),
+                      float(gauss)],
             "python": random.getstate()}
 
 
 def _set_rng_state(state: Dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
     random.setstate(state["python"])
 
 
@@ -63,6 +68,10 @@ class GraphTask(L.LightningModule):
         self._outs: Dict[int, List] = {}
         self.train_samples = 0
         self.train_time = 0.0
+        self._epoch_loss = [0.0, 0]  # (sum of loss x samples, samples) of the current epoch
+
+    def on_train_epoch_start(self) -> None:
+        self._epoch_loss = [0.0, 0]
 
     # -- loss --------------------------------------------------------------------------------
     def _loss(self, pred: Tensor, y: Tensor) -> Tensor:
@@ -78,6 +87,23 @@ class GraphTask(L.LightningModule):
                 ("mse" if self.loss_name == "auto" else self.loss_name)
             return F.l1_loss(pred, y) if kind == "l1" else F.mse_loss(pred, y)
         raise ValueError(self.task)
+
+    @staticmethod
+    def _node_mask(batch, split: str) -> Tensor:
+        """Transductive tasks carry split masks; in inductive ones (many graphs, split by
+        graph) every node of a batch belongs to the batch's split."""
+        m = getattr(batch, f"{split}_mask", None)
+        return m if m is not None else torch.ones(batch.num_nodes, dtype=torch.bool,
+                                                  device=batch.y.device)
+
+    @staticmethod
+    def _node_ids(batch) -> Tensor:
+        """Unique node ids across a split: the node index itself in a single graph, and
+        (graph index, position in graph) in batches of graphs."""
+        if getattr(batch, "ptr", None) is None or batch.sample_idx.numel() == batch.num_nodes:
+            return batch.sample_idx
+        local = torch.arange(batch.num_nodes, device=batch.ptr.device) - batch.ptr[batch.batch]
+        return batch.sample_idx[batch.batch] * (1 << 24) + local
 
     def _link_scores(self, data, edge_label_index: Tensor) -> Tensor:
         z = self.model(data)
@@ -97,7 +123,7 @@ class GraphTask(L.LightningModule):
         else:
             pred = self.model(batch)
             if self.task in NODE_TASKS:
-                m = batch.train_mask
+                m = self._node_mask(batch, "train")
                 loss, n = self._loss(pred[m], batch.y[m]), int(m.sum())
             else:
                 loss, n = self._loss(pred, batch.y), int(batch.num_graphs)
@@ -106,6 +132,8 @@ class GraphTask(L.LightningModule):
                                      f"{self.current_epoch}, step {batch_idx}: check the inputs "
                                      "for NaN features or lower the learning rate")
         self.train_samples += n
+        self._epoch_loss[0] += float(loss.detach()) * n
+        self._epoch_loss[1] += n
         self.log("train/loss", loss.detach(), batch_size=max(n, 1), on_step=False, on_epoch=True,
                  sync_dist=True)
         return loss
@@ -118,8 +146,8 @@ class GraphTask(L.LightningModule):
         else:
             pred = self.model(batch)
             if self.task in NODE_TASKS:
-                m = batch[f"{split}_mask"]
-                out = (batch.sample_idx[m], pred[m], batch.y[m])
+                m = self._node_mask(batch, split)
+                out = (self._node_ids(batch)[m], pred[m], batch.y[m])
             else:
                 out = (batch.sample_idx, pred, batch.y.view(pred.size(0), -1)
                        if self.task != "graph_classification" else batch.y.view(-1))
@@ -161,8 +189,10 @@ class GraphTask(L.LightningModule):
             row[f"{split}_{self.metric}"] = self._score(pred, y)
             preds[split] = (idx, pred, y)
         self._outs.clear()
-        loss = self.trainer.callback_metrics.get("train/loss")
-        row["train_loss"] = float(loss) if loss is not None else math.nan
+        # Lightning reduces epoch-level training logs only after this validation; use our own
+        # running mean of the epoch that just trained (rank 0's samples under DDP).
+        s, n = self._epoch_loss
+        row["train_loss"] = s / n if n else math.nan
         row["lr"] = float(self.trainer.optimizers[0].param_groups[0]["lr"]) \
             if self.trainer.optimizers else math.nan
         self.history.append(row)

@@ -1,0 +1,1 @@
+"""Diagonal-SSM operators: parallel scan, S4D kernel, HiPPO / PTD initialisation, naive twins."""
