@@ -77,6 +77,9 @@ class _Timer(Callback):
 
 
 def git_sha() -> Optional[str]:
+    """The commit that ran (``$GRAPHLAB_GIT_SHA`` where the checkout has no ``.git``)."""
+    if os.environ.get("GRAPHLAB_GIT_SHA"):
+        return os.environ["GRAPHLAB_GIT_SHA"]
     here = os.path.dirname(os.path.abspath(__file__))
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
@@ -219,7 +222,9 @@ def run_seed(cfg: dict, seed: int, out_dir: str, resume: bool = False,
     last = os.path.join(ckpt_dir, "last.ckpt")
     if resume and os.path.exists(metrics_path):
         with open(metrics_path) as f:
-            return json.load(f)
+            done = json.load(f)
+        if done.get("complete", True):
+            return done  # finished seeds are skipped; time-limited ones continue
     os.makedirs(seed_dir, exist_ok=True)
 
     L.seed_everything(seed, workers=True, verbose=False)
@@ -264,6 +269,7 @@ def run_seed(cfg: dict, seed: int, out_dir: str, resume: bool = False,
         "experiment": experiment_name(cfg), "seed": seed, "dataset": cfg["data"]["name"],
         "model": cfg["model"]["name"], "task": info.task, "metric": metric,
         "best_epoch": task.best["epoch"], "epochs": len(task.history),
+        "max_epochs": tcfg["max_epochs"], "complete": len(task.history) >= tcfg["max_epochs"],
         "valid": {metric: task.best[f"valid_{metric}"]},
         "test": {metric: task.best.get(f"test_{metric}")},
         "num_parameters": count_parameters(model), "history": task.history, "config": cfg,
@@ -323,6 +329,9 @@ def run_seeds(cfg: dict, seeds: List[int], out_dir: str, resume: bool = False, j
                 # them (OpenMP threads spinning against each other slow everything down).
                 env = dict(os.environ)
                 env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))
+                ngpu = torch.cuda.device_count()
+                if ngpu > 1 and "CUDA_VISIBLE_DEVICES" not in os.environ:
+                    env["CUDA_VISIBLE_DEVICES"] = str(s % ngpu)  # spread seeds over GPUs
                 procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env))
             time.sleep(0.5)
             for p in list(procs):
