@@ -56,7 +56,7 @@ class _Encoder(nn.Module):
         if x is None:
             raise ValueError(f"{type(self).__name__}('{self.kind}') needs input features, got None")
         if self.kind == "linear":
-            return self.enc(x.float())
+            return self.enc(x.to(self.enc.weight.dtype))
         if self.kind == "embedding":
             return self.enc(x.view(-1).long())
         return self.enc(x.long())

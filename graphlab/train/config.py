@@ -239,6 +239,12 @@ def validate(cfg: dict) -> dict:
         pe = dict(data["pe"])
         if "name" not in pe:
             raise ConfigError("'data.pe' needs a 'name' (the positional encoding transform)")
+        pe.pop("on_the_fly", None)
+        from graphlab.nn.pe import pe_transform
+        try:
+            pe_transform(pe.pop("name"), **pe)
+        except (KeyError, ValueError, TypeError) as e:
+            raise ConfigError(f"'data.pe': {e.args[0] if e.args else e}") from None
 
     # model
     model = cfg["model"]

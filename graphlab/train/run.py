@@ -153,14 +153,22 @@ def build_data(cfg: dict, seed: int):
     from graphlab import data as gdata
     dcfg = cfg["data"]
     info = gdata.info(dcfg["name"])
-    pre_transform = None
+    pre_transform, transform = None, build_transforms(dcfg.get("transforms", []))
     if dcfg.get("pe"):
+        # Positional encodings are computed once and stored with the processed dataset, or,
+        # with ``on_the_fly: true``, when a graph is loaded (bounded memory for RRWP pairs).
+        import torch_geometric.transforms as T
+
         from graphlab.nn.pe import pe_transform
         pe = dict(dcfg["pe"])
-        pre_transform = pe_transform(pe.pop("name"), **pe)
+        on_the_fly = bool(pe.pop("on_the_fly", False))
+        pe_t = pe_transform(pe.pop("name"), **pe)
+        if on_the_fly and pe_t is not None:
+            transform = T.Compose([pe_t, transform]) if transform is not None else pe_t
+        else:
+            pre_transform = pe_t
     dataset = gdata.load(dcfg["name"], root=dcfg.get("root"), pre_transform=pre_transform,
-                         transform=build_transforms(dcfg.get("transforms", [])),
-                         **dcfg.get("opts", {}))
+                         transform=transform, **dcfg.get("opts", {}))
     split_seed = dcfg.get("split_seed")
     split = gdata.get_split(dcfg["name"], dataset, seed=seed if split_seed is None else split_seed,
                             fold=dcfg.get("fold", 0))

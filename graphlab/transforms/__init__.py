@@ -1,3 +1,7 @@
 """Graph transforms (PyG ``BaseTransform`` subclasses), e.g. positional encodings."""
 
 __all__ = []
+from graphlab.transforms.rrwp import AddRRWP, AddRWSE  # noqa: E402
+__all__ += ["AddRRWP", "AddRWSE"]
+from graphlab.transforms.laplacian import AddLaplacianEigen  # noqa: E402
+__all__ += ["AddLaplacianEigen"]
