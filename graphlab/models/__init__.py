@@ -1,14 +1,10 @@
 """Full models. Importing this package registers every model in :data:`graphlab.MODELS`."""
-from graphlab.models.basic import GCN, GIN, GAT
+from graphlab.models.basic import GAT, GCN, GIN
+from graphlab.models.gmn import GMN
+from graphlab.models.gps import GPS
+from graphlab.models.grit import GRIT
+from graphlab.models.lightgcn import LightGCN
+from graphlab.models.sincgcn import SINCGCN
+from graphlab.models.spen import SPEN
 
-__all__ = ["GCN", "GIN", "GAT"]
-from graphlab.models.grit import GRIT  # noqa: E402
-__all__ += ["GRIT"]
-from graphlab.models.gps import GPS  # noqa: E402
-__all__ += ["GPS"]
-from graphlab.models.gmn import GMN  # noqa: E402
-__all__ += ["GMN"]
-from graphlab.models.sincgcn import SINCGCN  # noqa: E402
-__all__ += ["SINCGCN"]
-from graphlab.models.spen import SPEN  # noqa: E402
-__all__ += ["SPEN"]
+__all__ = ["GCN", "GIN", "GAT", "GRIT", "GPS", "GMN", "LightGCN", "SINCGCN", "SPEN"]

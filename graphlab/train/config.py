@@ -32,7 +32,7 @@ class ConfigError(ValueError):
 # --------------------------------------------------------------------------- schema
 #: keys the trainer fills in from the dataset; a config must not set them
 INJECTED_MODEL_ARGS = ("in_channels", "out_channels", "task_level", "node_encoder", "edge_dim",
-                       "edge_encoder")
+                       "edge_encoder", "num_users", "num_items")
 
 DATA_KEYS: Dict[str, Any] = {
     "name": str, "root": (str, type(None)), "batch_size": int, "eval_batch_size": (int, type(None)),

@@ -17,7 +17,8 @@ from torch_geometric.loader import DataLoader
 GRAPH_TASKS = ("graph_classification", "graph_multilabel", "graph_regression")
 NODE_TASKS = ("node_classification",)
 LINK_TASKS = ("link_prediction",)
-SUPPORTED_TASKS = GRAPH_TASKS + NODE_TASKS + LINK_TASKS
+REC_TASKS = ("recommendation",)
+SUPPORTED_TASKS = GRAPH_TASKS + NODE_TASKS + LINK_TASKS + REC_TASKS
 
 
 class EpochSeededSampler(Sampler):
@@ -96,6 +97,10 @@ class GraphDataModule(L.LightningDataModule):
         return self.task in GRAPH_TASKS or (self.task in NODE_TASKS and len(self.dataset) > 1)
 
     def train_dataloader(self):
+        if self.task in REC_TASKS:  # mini-batches of training (user, item) pair indices
+            n = self.split["train"].size(1)
+            return torch.utils.data.DataLoader(range(n), batch_size=self.batch_size,
+                                               sampler=EpochSeededSampler(n, self.seed))
         if self.batched:
             return self._loader(self._subset("train"), train=True)
         if self.task in LINK_TASKS:
@@ -103,6 +108,9 @@ class GraphDataModule(L.LightningDataModule):
         return DataLoader(_Repeat(self.full_graph()), batch_size=1)
 
     def val_dataloader(self) -> List[DataLoader]:
+        if self.task in REC_TASKS:  # one step per split: the task ranks all items itself
+            return [torch.utils.data.DataLoader([0], batch_size=1),
+                    torch.utils.data.DataLoader([0], batch_size=1)]
         if self.batched:
             return [self._loader(self._subset("valid"), False), self._loader(self._subset("test"), False)]
         if self.task in LINK_TASKS:

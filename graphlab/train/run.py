@@ -181,6 +181,11 @@ def build_data(cfg: dict, seed: int):
 
 def dataset_dims(dataset, info, split=None) -> Dict[str, Any]:
     """The model arguments that come from the dataset (see the model contract)."""
+    if info.task == "recommendation":  # user/item embeddings: the sizes are the inputs
+        nu, ni = int(split["num_users"]), int(split["num_items"])
+        return {"num_users": nu, "num_items": ni, "in_channels": nu + ni, "out_channels": 1,
+                "edge_dim": None, "node_encoder": "embedding", "edge_encoder": "linear",
+                "task_level": "node"}
     data0 = dataset[0] if len(dataset) else None
     in_channels = int(getattr(dataset, "num_node_features", 0) or 0)
     if info.task in ("node_classification", "graph_classification"):
@@ -238,6 +243,11 @@ def run_seed(cfg: dict, seed: int, out_dir: str, resume: bool = False,
     L.seed_everything(seed, workers=True, verbose=False)
     dataset, info, split, link_data = build_data(cfg, seed)
     dims = dataset_dims(dataset, info, split)
+    rec_data = None
+    if info.task == "recommendation":
+        from graphlab.train.ranking import bipartite_graph
+        rec_data = {k: split[k] for k in ("train", "valid", "test", "num_users", "num_items")}
+        rec_data["graph"] = bipartite_graph(split["train"], split["num_users"], split["num_items"])
     L.seed_everything(seed, workers=True, verbose=False)  # model init independent of data prep
     model = build_model(cfg, dims)
     tcfg = dict(cfg["trainer"])
@@ -251,7 +261,8 @@ def run_seed(cfg: dict, seed: int, out_dir: str, resume: bool = False,
     metric = cfg["task"].get("metric", info.metric)
     task = GraphTask(model, info.task, metric, ogb_name=getattr(info, "ogb_name", None),
                      optim=cfg["optim"], scheduler=cfg["scheduler"],
-                     loss=cfg["task"].get("loss", "auto"), max_epochs=tcfg["max_epochs"])
+                     loss=cfg["task"].get("loss", "auto"), max_epochs=tcfg["max_epochs"],
+                     rec_data=rec_data)
     dm = GraphDataModule(dataset, split, info.task, batch_size=cfg["data"]["batch_size"],
                          eval_batch_size=cfg["data"].get("eval_batch_size"),
                          num_workers=cfg["data"].get("num_workers", 0), seed=seed,

@@ -55,8 +55,9 @@ class GraphTask(L.LightningModule):
 
     def __init__(self, model: nn.Module, task: str, metric: str, ogb_name: Optional[str] = None,
                  optim: Optional[dict] = None, scheduler: Optional[dict] = None,
-                 loss: str = "auto", max_epochs: int = 1):
+                 loss: str = "auto", max_epochs: int = 1, rec_data: Optional[dict] = None):
         super().__init__()
+        self.rec = rec_data  # recommendation: graph, train/valid/test pairs, user/item counts
         self.model, self.task, self.metric, self.ogb_name = model, task, metric, ogb_name
         self.optim_cfg = dict(optim or {"name": "adam", "lr": 1e-3})
         self.sched_cfg = dict(scheduler or {"name": "none"})
@@ -69,6 +70,7 @@ class GraphTask(L.LightningModule):
         self.train_samples = 0
         self.train_time = 0.0
         self._epoch_loss = [0.0, 0]  # (sum of loss x samples, samples) of the current epoch
+        self._rec_scores: Dict[str, Dict[str, float]] = {}
 
     def on_train_epoch_start(self) -> None:
         self._epoch_loss = [0.0, 0]
@@ -111,7 +113,14 @@ class GraphTask(L.LightningModule):
 
     # -- steps -------------------------------------------------------------------------------
     def training_step(self, batch, batch_idx):
-        if self.task in LINK_TASKS:
+        if self.task == "recommendation":
+            from graphlab.train.ranking import bpr_loss
+            r = self.rec
+            graph = r["graph"].to(self.device)
+            pairs = r["train"][:, batch.cpu()].to(self.device)
+            loss = bpr_loss(self.model(graph), pairs, r["num_users"], r["num_items"])
+            n = pairs.size(1)
+        elif self.task in LINK_TASKS:
             from torch_geometric.utils import negative_sampling
             pos = batch.edge_label_index
             neg = negative_sampling(batch.edge_index, num_nodes=batch.num_nodes,
@@ -140,6 +149,15 @@ class GraphTask(L.LightningModule):
 
     def validation_step(self, batch, batch_idx, dataloader_idx: int = 0):
         split = SPLITS[dataloader_idx]
+        if self.task == "recommendation":
+            from graphlab.train.ranking import rank_metrics
+            r = self.rec
+            emb = self.model(r["graph"].to(self.device)).detach().cpu()
+            k = int(self.metric.split("@")[1])
+            exclude = r["train"] if split == "valid" else torch.cat([r["train"], r["valid"]], 1)
+            self._rec_scores[split] = rank_metrics(emb, r["num_users"], r["num_items"],
+                                                   r[split], exclude, k=k)
+            return
         if self.task in LINK_TASKS:
             s = self._link_scores(batch, batch.edge_label_index)
             out = (torch.arange(s.numel(), device=s.device), s, batch.edge_label.float())
@@ -182,6 +200,12 @@ class GraphTask(L.LightningModule):
             return
         row: Dict[str, float] = {"epoch": int(self.current_epoch)}
         preds = {}
+        for split, scores in self._rec_scores.items():
+            row[f"{split}_{self.metric}"] = scores[self.metric]
+            for name, v in scores.items():
+                if name != self.metric:
+                    row[f"{split}_{name}"] = v
+        self._rec_scores = {}
         for i, split in enumerate(SPLITS):
             if i not in self._outs:
                 continue
