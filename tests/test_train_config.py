@@ -48,6 +48,7 @@ def test_misspelled_model_keyword_is_rejected(name):
     ({"data": {"name": "mutagg"}, "model": {"name": "gin"}}, r"'data\.name': unknown dataset"),
     ({"model": {"name": "gin"}}, r"missing required section 'data'"),
     ({"data": {}, "model": {"name": "gin"}}, r"missing required key 'data\.name'"),
+    ({**BASE, "wandb": {"projekt": "x"}}, r"unknown key 'wandb\.projekt'.*project"),
     ({**BASE, "data": {"name": "motifs", "transforms": ["NoSuchTransform"]}},
      r"unknown transform 'NoSuchTransform'"),
 ])

@@ -47,7 +47,8 @@ SCHEDULERS = {
     "plateau": {"factor": float, "patience": int, "min_lr": float},
     "step": {"step_size": int, "gamma": float},
 }
-TOP_KEYS = ("experiment", "seeds", "data", "model", "optim", "scheduler", "trainer", "task")
+TOP_KEYS = ("experiment", "seeds", "data", "model", "optim", "scheduler", "trainer", "task",
+            "wandb")
 TASK_KEYS = {"metric": str, "monitor_mode": str, "loss": str, "eval_test_every_epoch": bool}
 
 
@@ -283,6 +284,14 @@ def validate(cfg: dict) -> dict:
     _check_against_signature("trainer", cfg["trainer"], lightning.Trainer,
                              skip=("logger", "callbacks", "plugins", "default_root_dir",
                                    "enable_checkpointing", "strategy_", ))
+
+    # optional Weights & Biases logging: the section holds WandbLogger arguments
+    if cfg.get("wandb") is not None:
+        if not isinstance(cfg["wandb"], dict):
+            raise ConfigError("'wandb' must be a mapping of WandbLogger arguments, e.g. "
+                              "{project: my-project}")
+        from lightning.pytorch.loggers import WandbLogger
+        _check_against_signature("wandb", cfg["wandb"], WandbLogger, skip=("save_dir",))
 
     # task
     for key, value in cfg["task"].items():

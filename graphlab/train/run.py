@@ -269,6 +269,15 @@ def run_seed(cfg: dict, seed: int, out_dir: str, resume: bool = False,
                          link_data=link_data)
     loggers = [CSVLogger(seed_dir, name="logs", version=""),
                TensorBoardLogger(seed_dir, name="tb", version="")]
+    if cfg.get("wandb") is not None:  # optional: needs `pip install graphlab[wandb]`
+        try:
+            import wandb  # noqa: F401
+        except ImportError:
+            raise RuntimeError("the config has a 'wandb' section but wandb is not installed: "
+                               "pip install 'graphlab[wandb]'") from None
+        from lightning.pytorch.loggers import WandbLogger
+        loggers.append(WandbLogger(save_dir=seed_dir, **{"name": f"{experiment_name(cfg)}-s{seed}",
+                                                         **cfg["wandb"]}))
     ckpt = ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_last=False, save_top_k=1,
                            every_n_epochs=1, save_on_train_epoch_end=False, enable_version_counter=False)
     trainer = L.Trainer(default_root_dir=seed_dir, logger=loggers,
