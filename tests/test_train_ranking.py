@@ -54,3 +54,12 @@ def test_lightgcn_lastfm_trains(mirror, data_root, tmp_path):
     assert rec["task"] == "recommendation" and rec["metric"] == "recall@20"
     assert 0.0 < rec["test"]["recall@20"] <= 1.0
     assert "test_ndcg@20" in rec["history"][0]
+
+
+@pytest.mark.realdata
+def test_link_prediction_on_cora_stand_in(mirror, data_root, tmp_path):
+    cfg = {"experiment": "lp", "data": {"name": "cora-link", "batch_size": 1},
+           "model": {"name": "gcn", "hidden_channels": 32}, "optim": {"lr": 0.01},
+           "task": {"embed_dim": 16}, "trainer": {"max_epochs": 20}}
+    rec = run_seed(cfg, 0, str(tmp_path), quiet=True)
+    assert rec["task"] == "link_prediction" and rec["test"]["rocauc"] > 0.75

@@ -49,7 +49,7 @@ SCHEDULERS = {
 }
 TOP_KEYS = ("experiment", "seeds", "data", "model", "optim", "scheduler", "trainer", "task",
             "wandb")
-TASK_KEYS = {"metric": str, "monitor_mode": str, "loss": str, "eval_test_every_epoch": bool}
+TASK_KEYS = {"metric": str, "loss": str, "embed_dim": int}
 
 
 def _did_you_mean(key: str, choices) -> str:
