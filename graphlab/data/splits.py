@@ -160,27 +160,17 @@ def get_split(name: str, dataset, seed: int = 0, fold: int = 0, **opts: Any) -> 
                 "valid": train[:, perm[:n_val].sort().values], "test": test,
                 "num_users": int(data["user"].num_nodes),
                 "num_items": int(data[inf.target].num_nodes)}
-    if inf.protocol == "random" and inf.task in ("graph_classification", "graph_regression",
-                                                 "graph_multilabel", "node_classification"):
-        # Generated benchmarks: a seeded 80/10/10 split of graphs (or of nodes).
-        node = inf.task == "node_classification"
-        n = dataset[0].num_nodes if node else len(dataset)
-        perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-        a, b = int(0.8 * n), int(0.9 * n)
-        parts = {"train": perm[:a], "valid": perm[a:b], "test": perm[b:]}
-        return {k: (_mask(v, n) if node else v.sort().values) for k, v in parts.items()}
-    if callable(getattr(dataset, "get_idx_split", None)):
-        idx = dataset.get_idx_split()
-        return {"train": idx["train"], "valid": idx.get("valid", idx.get("val")), "test": idx["test"]}
     if inf.protocol == "random" and inf.task.startswith("graph"):
         return random_split(len(dataset), seed)
     if inf.protocol == "random" and inf.task == "node_classification":
         n = dataset[0].num_nodes
         return {k: _mask(v, n) for k, v in random_split(n, seed).items()}
-    if inf.protocol == "fixed" and hasattr(dataset, "get_idx_split"):
-        # Generated sets with their own train/test split (NCMP synthetic): validation is a
-        # seeded 10% of the training graphs, so model selection never sees the test graphs.
+    if callable(getattr(dataset, "get_idx_split", None)):
+        # Sets with their own split (ZINC, NCMP synthetic). Where it has no validation part,
+        # validation is a seeded 10% of the training graphs: model selection never sees test.
         idx = {k: torch.as_tensor(v, dtype=torch.long) for k, v in dataset.get_idx_split().items()}
+        if "val" in idx:
+            idx["valid"] = idx.pop("val")
         if "valid" not in idx:
             tr = idx["train"][torch.randperm(idx["train"].numel(),
                                              generator=torch.Generator().manual_seed(seed))]

@@ -35,12 +35,10 @@ def _motif(kind: int) -> nx.Graph:
     return g
 
 
-class MotifGraphs(InMemoryDataset):
-    """Graph classification by attached motif (see module docstring)."""
+class _Generated(InMemoryDataset):
+    """A dataset generated from a seed: no raw files, one processed file per parameter set."""
 
-    def __init__(self, root: str, num_graphs: int = 600, gen_seed: int = 0, transform=None,
-                 pre_transform=None, **kwargs: Any):
-        self.num_graphs_, self.gen_seed = num_graphs, gen_seed
+    def __init__(self, root: str, transform=None, pre_transform=None, **kwargs: Any):
         super().__init__(root, transform, pre_transform, **kwargs)
         self.load(self.processed_paths[0])
 
@@ -49,15 +47,24 @@ class MotifGraphs(InMemoryDataset):
         return []
 
     @property
-    def processed_dir(self) -> str:
-        return osp.join(self.root, f"processed_n{self.num_graphs_}_s{self.gen_seed}")
-
-    @property
     def processed_file_names(self):
         return ["data.pt"]
 
     def download(self) -> None:  # generated, nothing to fetch
         pass
+
+
+class MotifGraphs(_Generated):
+    """Graph classification by attached motif (see module docstring)."""
+
+    def __init__(self, root: str, num_graphs: int = 600, gen_seed: int = 0, transform=None,
+                 pre_transform=None, **kwargs: Any):
+        self.num_graphs_, self.gen_seed = num_graphs, gen_seed
+        super().__init__(root, transform, pre_transform, **kwargs)
+
+    @property
+    def processed_dir(self) -> str:
+        return osp.join(self.root, f"processed_n{self.num_graphs_}_s{self.gen_seed}")
 
     def process(self) -> None:
         g = torch.Generator().manual_seed(self.gen_seed)
@@ -79,40 +86,36 @@ class MotifGraphs(InMemoryDataset):
         self.save(graphs, self.processed_paths[0])
 
 
-class BAShapes(InMemoryDataset):
+class BAShapes(_Generated):
     """BA-Shapes node classification (see module docstring)."""
 
     def __init__(self, root: str, gen_seed: int = 0, transform=None, pre_transform=None,
                  **kwargs: Any):
         self.gen_seed = gen_seed
         super().__init__(root, transform, pre_transform, **kwargs)
-        self.load(self.processed_paths[0])
-
-    @property
-    def raw_file_names(self):
-        return []
 
     @property
     def processed_dir(self) -> str:
         return osp.join(self.root, f"processed_s{self.gen_seed}")
 
-    @property
-    def processed_file_names(self):
-        return ["data.pt"]
-
-    def download(self) -> None:
-        pass
-
     def process(self) -> None:
         from torch_geometric.datasets import ExplainerDataset
         from torch_geometric.datasets.graph_generator import BAGraph
-        state = torch.get_rng_state()
+        import random
+
+        import numpy as np
+        # PyG's generators draw from torch, numpy and Python's random: seed all three, restore.
+        states = torch.get_rng_state(), np.random.get_state(), random.getstate()
         torch.manual_seed(self.gen_seed)
+        np.random.seed(self.gen_seed)
+        random.seed(self.gen_seed)
         try:
             ds = ExplainerDataset(graph_generator=BAGraph(num_nodes=300, num_edges=5),
                                   motif_generator="house", num_motifs=80)
         finally:
-            torch.set_rng_state(state)
+            torch.set_rng_state(states[0])
+            np.random.set_state(states[1])
+            random.setstate(states[2])
         d = ds[0]
         data = Data(x=torch.ones(d.num_nodes, 1), edge_index=d.edge_index, y=d.y)
         data = self.pre_transform(data) if self.pre_transform else data

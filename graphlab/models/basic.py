@@ -44,6 +44,27 @@ def _check_choice(name: str, value, choices) -> None:
         raise ValueError(f"{name}={value!r} is not one of {', '.join(map(str, choices))}")
 
 
+def check_common(task_level: str, pool: str, norm: str, num_layers: int) -> None:
+    """Argument checks shared by graphlab's models (clear errors instead of deep crashes)."""
+    _check_choice("task_level", task_level, TASK_LEVELS)
+    _check_choice("pool", pool, tuple(POOLS))
+    _check_choice("norm", norm, ("batch", "layer", "none"))
+    if num_layers < 1:
+        raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+
+
+def make_norm(norm: str, dim: int) -> nn.Module:
+    return nn.BatchNorm1d(dim) if norm == "batch" else nn.LayerNorm(dim) if norm == "layer" \
+        else nn.Identity()
+
+
+def reset_children(module: nn.Module) -> None:
+    """Call ``reset_parameters`` on every submodule that has one."""
+    for m in module.modules():
+        if m is not module and hasattr(m, "reset_parameters"):
+            m.reset_parameters()
+
+
 class _GNN(nn.Module):
     """Shared skeleton: encoder -> L conv blocks (norm, act, dropout, residual) -> readout -> head."""
 
@@ -51,11 +72,7 @@ class _GNN(nn.Module):
                  dropout: float, norm: str, residual: bool, pool: str, task_level: str,
                  node_encoder: str, edge_dim: Optional[int], edge_encoder: str):
         super().__init__()
-        _check_choice("task_level", task_level, TASK_LEVELS)
-        _check_choice("pool", pool, tuple(POOLS))
-        _check_choice("norm", norm, ("batch", "layer", "none"))
-        if num_layers < 1:
-            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        check_common(task_level, pool, norm, num_layers)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.hidden_channels, self.num_layers = hidden_channels, num_layers
         self.dropout, self.residual, self.pool, self.task_level = dropout, residual, pool, task_level
@@ -65,14 +82,11 @@ class _GNN(nn.Module):
         self.edge_encoders = nn.ModuleList()
         self.norms = nn.ModuleList()
         for _ in range(num_layers):
-            self.norms.append(nn.BatchNorm1d(hidden_channels) if norm == "batch" else
-                              nn.LayerNorm(hidden_channels) if norm == "layer" else nn.Identity())
+            self.norms.append(make_norm(norm, hidden_channels))
         self.head = nn.Linear(hidden_channels, out_channels)
 
     def reset_parameters(self) -> None:
-        for m in self.modules():
-            if m is not self and hasattr(m, "reset_parameters"):
-                m.reset_parameters()
+        reset_children(self)
 
     def conv(self, i: int, x: Tensor, data) -> Tensor:
         raise NotImplementedError
@@ -121,11 +135,7 @@ class GCN(nn.Module):
                  pool: str = "mean", task_level: str = "node", node_encoder: str = "linear",
                  cached: bool = False):
         super().__init__()
-        _check_choice("task_level", task_level, TASK_LEVELS)
-        _check_choice("pool", pool, tuple(POOLS))
-        _check_choice("norm", norm, ("batch", "layer", "none"))
-        if num_layers < 1:
-            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        check_common(task_level, pool, norm, num_layers)
         self.task_level, self.pool, self.dropout = task_level, pool, dropout
         self.encoder = None if node_encoder == "linear" else \
             FeatureEncoder(node_encoder, in_channels, hidden_channels)
@@ -134,16 +144,12 @@ class GCN(nn.Module):
         node_out = task_level == "node"
         dims += [out_channels if node_out else hidden_channels]
         self.convs = nn.ModuleList(GCNConv(a, b, cached=cached) for a, b in zip(dims[:-1], dims[1:]))
-        self.norms = nn.ModuleList(
-            nn.BatchNorm1d(d) if norm == "batch" else nn.LayerNorm(d) if norm == "layer"
-            else nn.Identity() for d in dims[1:-1])
+        self.norms = nn.ModuleList(make_norm(norm, d) for d in dims[1:-1])
         self.head = None if node_out else nn.Linear(hidden_channels, out_channels)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        for m in self.modules():
-            if m is not self and hasattr(m, "reset_parameters"):
-                m.reset_parameters()
+        reset_children(self)
 
     def forward(self, data) -> Tensor:
         x = data.x if self.encoder is None else self.encoder(getattr(data, "x", None), data.num_nodes)

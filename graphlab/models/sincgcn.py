@@ -7,7 +7,8 @@ import torch
 from torch import Tensor, nn
 import torch.nn.functional as F
 
-from graphlab.models.basic import POOLS, TASK_LEVELS, _check_choice, readout
+from graphlab.models.basic import (POOLS, TASK_LEVELS, _check_choice, make_norm, readout,
+                                   reset_children)
 from graphlab.nn.encoders import EdgeEncoder, FeatureEncoder
 from graphlab.nn.sinc_conv import AGGRS, SINCConv
 from graphlab.registry import register_model
@@ -100,9 +101,7 @@ class SINCGCN(nn.Module):
             SINCConv(H, H, H, aggr=aggr, neigh_aggr=neigh_aggr, act=act, act_kwargs=act_kwargs,
                      dropout=conv_dropout, edge_dim=H if self.use_edges else None)
             for _ in range(num_layers))
-        self.norms = nn.ModuleList(
-            nn.BatchNorm1d(H) if norm == "batch" else nn.LayerNorm(H) if norm == "layer"
-            else nn.Identity() for _ in range(num_layers))
+        self.norms = nn.ModuleList(make_norm(norm, H) for _ in range(num_layers))
         self.act = _act(act)
         dims = [H] + [max(H // 2 ** i, 1) for i in range(1, readout_layers)] + [out_channels]
         head = []
@@ -114,9 +113,7 @@ class SINCGCN(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        for m in self.modules():
-            if m is not self and hasattr(m, "reset_parameters"):
-                m.reset_parameters()
+        reset_children(self)
 
     def forward(self, data) -> Tensor:
         dtype = self.head[0].weight.dtype
