@@ -166,3 +166,20 @@ def test_metrics_equal_official_ogb_evaluator(mirror, data_root, tmp_path):
                                           "y_pred": pred["y_pred"].view(-1, 1).numpy()})
     assert rec["test"]["rocauc"] == ref["rocauc"]
     assert pred["y_true"].numel() == 152
+
+
+@pytest.mark.realdata
+def test_tu_cross_validation_runs_every_fold(mirror, data_root, tmp_path):
+    """--folds 10: one run per committed fold of the TU protocol, summarised over folds."""
+    from graphlab.train.cli import main
+    args = ["train", os.path.join(ROOT, "configs", "gin", "mutag.yaml"), "trainer.max_epochs=1",
+            "model.hidden_channels=8", "model.num_layers=1", "--folds", "10", "--out",
+            str(tmp_path), "--quiet"]
+    assert main(args) == 0
+    summary = json.loads((tmp_path / "gin-mutag" / "summary.json").read_text())
+    assert summary["folds"] == list(range(10)) and summary["metrics"]["test_accuracy"]["n"] == 10
+    tests = []
+    for f in range(10):
+        pred = torch.load(tmp_path / "gin-mutag" / f"fold{f}-seed0" / "test_predictions.pt")
+        tests.append(pred["index"])
+    assert sorted(torch.cat(tests).tolist()) == list(range(188))  # the folds partition MUTAG

@@ -1,6 +1,7 @@
 """The ``graphlab`` command.
 
-    graphlab train CONFIG [key=value ...] [--seeds N | --seed K] [--jobs J] [--out DIR] [--resume]
+    graphlab train CONFIG [key=value ...] [--seeds N | --seed K] [--folds F] [--jobs J]
+                   [--out DIR] [--resume]
     graphlab data list
     graphlab report OUT_DIR
 
@@ -27,7 +28,11 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--seeds", type=int, default=None,
                    help="run seeds 0..N-1 and write summary.json (default: config 'seeds' or 1)")
     g.add_argument("--seed", type=int, default=None, help="run this one seed")
-    t.add_argument("--jobs", type=int, default=1, help="seeds to run concurrently (processes)")
+    t.add_argument("--folds", type=int, default=None,
+                   help="cross-validation: run folds 0..N-1 (data.fold), each with the seeds, "
+                        "and summarise over all runs (TU protocol: --folds 10)")
+    t.add_argument("--fold", type=int, default=None, help="with --seed: run this one fold")
+    t.add_argument("--jobs", type=int, default=1, help="runs to execute concurrently (processes)")
     t.add_argument("--out", default="runs", help="output directory (default: runs)")
     t.add_argument("--resume", action="store_true",
                    help="continue from the last checkpoint; finished seeds are skipped")
@@ -41,22 +46,30 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _train(args) -> int:
-    from graphlab.train.config import load_config, validate
+    from graphlab.train.config import ConfigError, load_config, validate
     from graphlab.train.run import format_summary, run_seed, run_seeds
     cfg = validate(load_config(args.config, args.overrides))
     if args.dry_run:
         print(f"config OK: {args.config}")
         return 0
     if args.seed is not None:
-        rec = run_seed(cfg, args.seed, args.out, resume=args.resume, quiet=args.quiet)
+        rec = run_seed(cfg, args.seed, args.out, resume=args.resume, quiet=args.quiet,
+                       fold=args.fold)
         if rec:
             m = rec["metric"]
             print(f"seed {args.seed}: best epoch {rec['best_epoch']}  valid {m} "
                   f"{rec['valid'][m]:.4f}  test {m} {rec['test'][m]:.4f}")
         return 0
-    n = args.seeds if args.seeds is not None else int(cfg.get("seeds", 1))
+    if args.fold is not None:
+        raise ConfigError("--fold selects one run and needs --seed; use --folds N for a CV")
+    if args.folds is not None:
+        n = args.seeds if args.seeds is not None else 1  # TU protocol: one seed per fold
+    else:
+        n = args.seeds if args.seeds is not None else int(cfg.get("seeds", 1))
+    folds = list(range(args.folds)) if args.folds is not None else None
     summary = run_seeds(cfg, list(range(n)), args.out, resume=args.resume, jobs=args.jobs,
-                        config_path=args.config, overrides=args.overrides, quiet=args.quiet)
+                        config_path=args.config, overrides=args.overrides, quiet=args.quiet,
+                        folds=folds)
     print(format_summary(summary))
     return 0
 

@@ -20,14 +20,14 @@ def write_report(out_dir: str) -> str:
     from graphlab.train.metrics import summarize
 
     exps = sorted({os.path.dirname(os.path.dirname(p))
-                   for p in glob.glob(os.path.join(out_dir, "*", "seed*", "metrics.json"))})
+                   for p in glob.glob(os.path.join(out_dir, "*", "*seed*", "metrics.json"))})
     if not exps:
         raise FileNotFoundError(f"no <experiment>/seed*/metrics.json under '{out_dir}'")
     lines: List[str] = ["# Results", "",
                         "| experiment | dataset | model | params | seeds | metric | valid | test | epochs |",
                         "|---|---|---|---|---|---|---|---|---|"]
     for exp in exps:
-        recs = [_load(p) for p in sorted(glob.glob(os.path.join(exp, "seed*", "metrics.json")))]
+        recs = [_load(p) for p in sorted(glob.glob(os.path.join(exp, "*seed*", "metrics.json")))]
         m = recs[0]["metric"]
         s = summarize({"valid": [r["valid"][m] for r in recs],
                        "test": [r["test"][m] for r in recs if r["test"][m] is not None]})
@@ -39,8 +39,9 @@ def write_report(out_dir: str) -> str:
         for r in recs:
             h = r["history"]
             ep = [row["epoch"] for row in h]
-            axes[0].plot(ep, [row["train_loss"] for row in h], label=f"seed {r['seed']}")
-            axes[1].plot(ep, [row[f"valid_{m}"] for row in h], label=f"seed {r['seed']}")
+            label = f"seed {r['seed']}" if r.get("fold") is None else f"fold {r['fold']}"
+            axes[0].plot(ep, [row["train_loss"] for row in h], label=label)
+            axes[1].plot(ep, [row[f"valid_{m}"] for row in h], label=label)
         axes[0].set(xlabel="epoch", ylabel="train loss")
         axes[1].set(xlabel="epoch", ylabel=f"valid {m}")
         axes[1].legend(fontsize=7)

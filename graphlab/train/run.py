@@ -224,12 +224,19 @@ def build_model(cfg: dict, dims: Dict[str, Any]) -> torch.nn.Module:
 
 
 # --------------------------------------------------------------------------- running
+def run_name(seed: int, fold: Optional[int] = None) -> str:
+    """``seed<k>``, or ``fold<f>-seed<k>`` for cross-validation runs."""
+    return f"seed{seed}" if fold is None else f"fold{fold}-seed{seed}"
+
+
 def run_seed(cfg: dict, seed: int, out_dir: str, resume: bool = False,
-             quiet: bool = False) -> Dict[str, Any]:
-    """Train one seed; returns (and writes) its metrics.json record."""
+             quiet: bool = False, fold: Optional[int] = None) -> Dict[str, Any]:
+    """Train one seed (of one cross-validation fold); returns and writes its metrics.json."""
+    if fold is not None:
+        cfg = {**cfg, "data": {**cfg["data"], "fold": fold}}
     cfg = validate(cfg)
     exp_dir = os.path.join(out_dir, experiment_name(cfg))
-    seed_dir = os.path.join(exp_dir, f"seed{seed}")
+    seed_dir = os.path.join(exp_dir, run_name(seed, fold))
     metrics_path = os.path.join(seed_dir, "metrics.json")
     ckpt_dir = os.path.join(seed_dir, "checkpoints")
     last = os.path.join(ckpt_dir, "last.ckpt")
@@ -294,7 +301,8 @@ def run_seed(cfg: dict, seed: int, out_dir: str, resume: bool = False,
         raise RuntimeError("training finished without a validation epoch; check trainer settings")
 
     record = {
-        "experiment": experiment_name(cfg), "seed": seed, "dataset": cfg["data"]["name"],
+        "experiment": experiment_name(cfg), "seed": seed, "fold": fold,
+        "dataset": cfg["data"]["name"],
         "model": cfg["model"]["name"], "task": info.task, "metric": metric,
         "best_epoch": task.best["epoch"], "epochs": len(task.history),
         "max_epochs": tcfg["max_epochs"], "complete": len(task.history) >= tcfg["max_epochs"],
@@ -319,6 +327,7 @@ def summarize_seeds(records: List[Dict[str, Any]]) -> Dict[str, Any]:
                 if v is not None:
                     vals.setdefault(f"{split}_{k}", []).append(v)
     return {"experiment": records[0]["experiment"], "seeds": [r["seed"] for r in records],
+            "folds": [r.get("fold") for r in records],
             "num_parameters": records[0]["num_parameters"], "metrics": M.summarize(vals),
             "hardware": records[0]["hardware"], "git_sha": records[0]["git_sha"],
             "wall_time_s": sum(r["wall_time_s"] for r in records)}
@@ -334,25 +343,29 @@ def format_summary(summary: Dict[str, Any]) -> str:
 
 def run_seeds(cfg: dict, seeds: List[int], out_dir: str, resume: bool = False, jobs: int = 1,
               config_path: Optional[str] = None, overrides: Optional[List[str]] = None,
-              quiet: bool = False) -> Dict[str, Any]:
-    """Run several seeds (sequentially, or as ``jobs`` parallel processes) and summarise."""
+              quiet: bool = False, folds: Optional[List[int]] = None) -> Dict[str, Any]:
+    """Run seeds (for each cross-validation fold in ``folds``, if given), sequentially or as
+    ``jobs`` parallel processes, and summarise over all runs (mean ± unbiased std)."""
     cfg = validate(cfg)
     exp_dir = os.path.join(out_dir, experiment_name(cfg))
+    runs = [(s, f) for f in (folds if folds is not None else [None]) for s in seeds]
     if jobs > 1:
         if config_path is None:
             raise ValueError("parallel seeds need the config path (they run as CLI processes)")
-        pending = list(seeds)
+        pending = list(runs)
         procs: List[subprocess.Popen] = []
         failed = []
         while pending or procs:
             while pending and len(procs) < jobs:
-                s = pending.pop(0)
+                s, fold = pending.pop(0)
                 cmd = [sys.executable, "-m", "graphlab.train.cli", "train", config_path,
                        *(overrides or []), "--seed", str(s), "--out", out_dir, "--quiet"]
+                if fold is not None:
+                    cmd += ["--fold", str(fold)]
                 if resume:
                     cmd.append("--resume")
-                os.makedirs(os.path.join(exp_dir, f"seed{s}"), exist_ok=True)
-                log = open(os.path.join(exp_dir, f"seed{s}", "stdout.log"), "ab")
+                os.makedirs(os.path.join(exp_dir, run_name(s, fold)), exist_ok=True)
+                log = open(os.path.join(exp_dir, run_name(s, fold), "stdout.log"), "ab")
                 # Share the CPU cores between the seed processes instead of oversubscribing
                 # them (OpenMP threads spinning against each other slow everything down).
                 env = dict(os.environ)
@@ -370,11 +383,12 @@ def run_seeds(cfg: dict, seeds: List[int], out_dir: str, resume: bool = False, j
         if failed:
             raise RuntimeError(f"{len(failed)} seed process(es) failed; see seed*/stdout.log in {exp_dir}")
         records = []
-        for s in seeds:
-            with open(os.path.join(exp_dir, f"seed{s}", "metrics.json")) as f:
+        for s, fold in runs:
+            with open(os.path.join(exp_dir, run_name(s, fold), "metrics.json")) as f:
                 records.append(json.load(f))
     else:
-        records = [run_seed(cfg, s, out_dir, resume=resume, quiet=quiet) for s in seeds]
+        records = [run_seed(cfg, s, out_dir, resume=resume, quiet=quiet, fold=fold)
+                   for s, fold in runs]
     summary = summarize_seeds(records)
     atomic_write_json(os.path.join(exp_dir, "summary.json"), summary)
     return summary
