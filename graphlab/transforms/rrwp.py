@@ -66,6 +66,17 @@ def _check(data: Data, max_nodes: Optional[int], name: str) -> int:
     return n
 
 
+def _init_walk(t, walk_length: int, attr_name: str, weight_attr: Optional[str],
+               max_nodes: Optional[int], dtype: torch.dtype) -> None:
+    """Checks and stores the arguments shared by the random-walk transforms."""
+    if not isinstance(walk_length, int) or walk_length < 1:
+        raise ValueError(f"walk_length must be an int >= 1, got {walk_length!r}")
+    if not attr_name:
+        raise ValueError("attr_name must be a non-empty string")
+    t.walk_length, t.attr_name = walk_length, attr_name
+    t.weight_attr, t.max_nodes, t.dtype = weight_attr, max_nodes, dtype
+
+
 class AddRRWP(BaseTransform):
     r"""Adds GRIT's relative random-walk probabilities (RRWP) to a graph.
 
@@ -105,12 +116,7 @@ class AddRRWP(BaseTransform):
     def __init__(self, walk_length: int, attr_name: str = "rrwp", *,
                  weight_attr: Optional[str] = None, max_nodes: Optional[int] = 2000,
                  dtype: torch.dtype = torch.float32):
-        if not isinstance(walk_length, int) or walk_length < 1:
-            raise ValueError(f"walk_length must be an int >= 1, got {walk_length!r}")
-        if not attr_name:
-            raise ValueError("attr_name must be a non-empty string")
-        self.walk_length, self.attr_name = walk_length, attr_name
-        self.weight_attr, self.max_nodes, self.dtype = weight_attr, max_nodes, dtype
+        _init_walk(self, walk_length, attr_name, weight_attr, max_nodes, dtype)
 
     def forward(self, data: Data) -> Data:
         n = _check(data, self.max_nodes, "AddRRWP")
@@ -158,12 +164,7 @@ class AddRWSE(BaseTransform):
     def __init__(self, walk_length: int, attr_name: str = "rwse", *,
                  weight_attr: Optional[str] = None, max_nodes: Optional[int] = 5000,
                  dtype: torch.dtype = torch.float32):
-        if not isinstance(walk_length, int) or walk_length < 1:
-            raise ValueError(f"walk_length must be an int >= 1, got {walk_length!r}")
-        if not attr_name:
-            raise ValueError("attr_name must be a non-empty string")
-        self.walk_length, self.attr_name = walk_length, attr_name
-        self.weight_attr, self.max_nodes, self.dtype = weight_attr, max_nodes, dtype
+        _init_walk(self, walk_length, attr_name, weight_attr, max_nodes, dtype)
 
     def forward(self, data: Data) -> Data:
         n = _check(data, self.max_nodes, "AddRWSE")
