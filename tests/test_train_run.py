@@ -183,3 +183,18 @@ def test_tu_cross_validation_runs_every_fold(mirror, data_root, tmp_path):
         pred = torch.load(tmp_path / "gin-mutag" / f"fold{f}-seed0" / "test_predictions.pt")
         tests.append(pred["index"])
     assert sorted(torch.cat(tests).tolist()) == list(range(188))  # the folds partition MUTAG
+
+
+def test_nan_features_give_a_clear_error(data_root, tmp_path, monkeypatch, capsys):
+    import graphlab.data as gd
+    from graphlab.train.cli import main
+    real_load = gd.load
+
+    def load_with_nan(name, **kw):
+        ds = real_load(name, **kw)
+        ds._data.x[3, 0] = float("nan")
+        return ds
+    monkeypatch.setattr(gd, "load", load_with_nan)
+    assert main(["train", MOTIFS, "--seed", "0", "--out", str(tmp_path), "--quiet"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "NaN/inf features" in err[0] and "motifs" in err[0]

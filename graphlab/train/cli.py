@@ -100,6 +100,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     except ConfigError as e:
         print(f"graphlab: config error: {e}", file=sys.stderr)
         return 2
+    except Exception as e:  # data problems get one line too, not a traceback
+        from graphlab.data import DataError
+        if not isinstance(e, DataError):
+            raise
+        print(f"graphlab: data error: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("graphlab: interrupted; rerun with --resume to continue", file=sys.stderr)
         return 130

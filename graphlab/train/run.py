@@ -169,6 +169,13 @@ def build_data(cfg: dict, seed: int):
             pre_transform = pe_t
     dataset = gdata.load(dcfg["name"], root=dcfg.get("root"), pre_transform=pre_transform,
                          transform=transform, **dcfg.get("opts", {}))
+    stored = getattr(dataset, "_data", None)
+    x = getattr(stored, "x", None) if stored is not None and not hasattr(stored, "node_types") \
+        else None
+    if isinstance(x, torch.Tensor) and x.is_floating_point() and not torch.isfinite(x).all():
+        bad = int((~torch.isfinite(x)).any(-1).sum()) if x.dim() > 1 else int((~torch.isfinite(x)).sum())
+        raise gdata.DataError(f"{dcfg['name']}: {bad} node(s) have NaN/inf features; clean the "
+                              "raw data or impute them with a transform before training")
     split_seed = dcfg.get("split_seed")
     split = gdata.get_split(dcfg["name"], dataset, seed=seed if split_seed is None else split_seed,
                             fold=dcfg.get("fold", 0))
