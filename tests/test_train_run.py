@@ -198,3 +198,14 @@ def test_nan_features_give_a_clear_error(data_root, tmp_path, monkeypatch, capsy
     assert main(["train", MOTIFS, "--seed", "0", "--out", str(tmp_path), "--quiet"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "NaN/inf features" in err[0] and "motifs" in err[0]
+
+
+def test_packed_and_pyg_loaders_give_identical_runs(data_root, tmp_path):
+    """data.loader: packed gathers batches on the device; the run must not change."""
+    recs = {}
+    for loader in ("pyg", "packed"):
+        cfg = _cfg(epochs=2, dropout=0.5)
+        cfg["data"]["loader"] = loader
+        cfg["experiment"] = f"t-{loader}"
+        recs[loader] = run_seed(cfg, 0, str(tmp_path), quiet=True)
+    assert recs["pyg"]["history"] == recs["packed"]["history"]

@@ -16,9 +16,11 @@ and ``batch``, ``ptr``, ``_slice_dict``, ``_inc_dict`` and ``num_graphs`` are fi
 ``sample_idx`` (the dataset index of each graph, as set by the trainer's ``IndexedSubset``) is
 added by default.
 
-Shuffles use the trainer's rule (:func:`epoch_permutation`, shared with ``EpochSeededSampler``):
-the order of epoch ``e`` is ``torch.randperm(n)`` under a CPU generator seeded with
-``seed * 100003 + e``, so the packed path visits the same graphs in the same batches.
+Shuffles follow the trainer's ``EpochSeededSampler`` (:func:`epoch_permutation`): the order of
+epoch ``e`` is ``torch.randperm(n)`` under a CPU generator seeded with ``seed * 100003 + e``, so
+the packed path visits the same graphs in the same batches. Each pass also draws one number from
+the global torch RNG, as torch's ``DataLoader`` does, so dropout and other random layers see the
+same stream: on CPU a training run gives the same numbers with either loader.
 
 The dataset's ``transform`` runs once, when packing. Deterministic transforms (positional
 encodings computed on the fly) are therefore cached; a random transform (augmentation) would be
@@ -61,6 +63,23 @@ def _zero_prefixed_cumsum(x: Tensor) -> Tensor:
     out = x.new_zeros((x.size(0) + 1, ) + tuple(x.shape[1:]))
     torch.cumsum(x, dim=0, out=out[1:])
     return out
+
+
+def _repeat_interleave(values: Tensor, sizes: Tensor, total: int) -> Tensor:
+    """``torch.repeat_interleave(values, sizes, dim=0)`` with a known output size.
+
+    On CPU, torch's kernel runs a parallel loop with grain 1 over the segments: for a batch of a
+    few dozen graphs the thread wake-ups cost milliseconds per call, far more than the work, and
+    much more on a loaded machine. Integer values are expanded serially instead, by writing the
+    differences at the segment starts and summing them up (exact in integer arithmetic).
+    """
+    if values.device.type != "cpu" or values.is_floating_point() or values.dtype == torch.bool:
+        return torch.repeat_interleave(values, sizes, dim=0, output_size=total)
+    delta = values.clone()
+    delta[1:] -= values[:-1]
+    marks = values.new_zeros((total + 1, ) + tuple(values.shape[1:]))
+    marks.index_add_(0, _exclusive_cumsum(sizes), delta)
+    return torch.cumsum(marks[:-1], dim=0, dtype=values.dtype)
 
 
 class _Field:
@@ -158,10 +177,8 @@ class PackedGraphs:
         nn_ = torch.tensor([s.num_nodes or 0 for s in stores], dtype=torch.long) \
             if self._add_batch else None
         self._has_num_nodes_key = "num_nodes" in key_set
-        if self._has_num_nodes_key:
-            nn_key = torch.tensor([s["num_nodes"] for s in stores], dtype=torch.long)
-            nn_ = nn_key if nn_ is None else nn_
-            self._num_nodes_key_cpu = nn_key
+        if self._has_num_nodes_key:  # collate keeps the per-graph list and sets the sum
+            self._num_nodes_key_cpu = torch.tensor([s["num_nodes"] for s in stores])
 
         self._fields: List[_Field] = []
         group_slices: List[Tensor] = []  # CPU zero-prefixed offsets per slice layout
@@ -297,8 +314,7 @@ class PackedGraphs:
                     total = int(sizes_cpu.sum())
                     sizes = self._sizes[g][idx_device]
                     starts = self._slices[g][idx_device]
-                    pos = torch.repeat_interleave(starts - _exclusive_cumsum(sizes), sizes,
-                                                  output_size=total)
+                    pos = _repeat_interleave(starts - _exclusive_cumsum(sizes), sizes, total)
                     pos += torch.arange(total, device=dev)
                     group_pos[g] = (pos, _zero_prefixed_cumsum(sizes_cpu), sizes, total)
             return group_pos[g]
@@ -337,11 +353,11 @@ class PackedGraphs:
                 incs_cpu = _zero_prefixed_cumsum(f.inc_cpu[idx][:-1])
                 add = not f.scalar_inc or f.out_dtype == value.dtype or int(incs_cpu[-1]) != 0
                 if add:
-                    incs = _exclusive_cumsum(f.inc[idx_device])
+                    incs = _zero_prefixed_cumsum(f.inc[idx_device][:-1])  # PyG's summation
                     if sizes is None:  # one slice per graph
                         off = incs
                     else:
-                        off = torch.repeat_interleave(incs, sizes, dim=0, output_size=total)
+                        off = _repeat_interleave(incs, sizes, total)
                     v = value.movedim(f.cat_dim, 0)
                     if f.scalar_inc:
                         off = off.view((-1, ) + (1, ) * (v.dim() - 1))
@@ -352,8 +368,7 @@ class PackedGraphs:
         if self._add_batch:
             counts = self._num_nodes[idx_device]
             n_total = int(self._num_nodes_cpu[idx].sum())
-            out.batch = torch.repeat_interleave(torch.arange(B, device=dev), counts,
-                                                output_size=n_total)
+            out.batch = _repeat_interleave(torch.arange(B, device=dev), counts, n_total)
             out.ptr = _zero_prefixed_cumsum(counts)
         out._num_graphs = B
         out._slice_dict = slice_dict
@@ -406,7 +421,7 @@ class PackedLoader:
             raise ValueError(f"'batch_size': expected a positive int, got {batch_size!r}")
         self.packed, self.batch_size, self.drop_last = packed, batch_size, bool(drop_last)
         self.sampler = _EpochOrder(len(packed), int(seed), bool(shuffle))
-        self.batch_sampler = None  # Lightning inspects ``sampler`` / ``batch_sampler`` like a DataLoader's
+        self.batch_sampler = None  # Lightning reads both, as on a DataLoader
 
     @property
     def dataset(self) -> PackedGraphs:

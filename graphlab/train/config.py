@@ -39,7 +39,7 @@ DATA_KEYS: Dict[str, Any] = {
     "num_workers": int, "fold": int, "pe": (dict, type(None)), "transforms": list,
     "loader": str, "opts": dict, "split_seed": (int, type(None)),
 }
-LOADERS = ("auto", "pyg", "packed", "full")
+LOADERS = ("auto", "pyg", "packed")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULERS = {
     "none": {},

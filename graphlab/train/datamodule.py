@@ -14,6 +14,8 @@ from torch.utils.data import Dataset, Sampler
 from torch_geometric.data import Data
 from torch_geometric.loader import DataLoader
 
+from graphlab.data.packed import PackedGraphs, PackedLoader, describe_choice, packing_problem
+
 GRAPH_TASKS = ("graph_classification", "graph_multilabel", "graph_regression")
 NODE_TASKS = ("node_classification",)
 LINK_TASKS = ("link_prediction",)
@@ -71,7 +73,8 @@ class _Repeat(Dataset):
 class GraphDataModule(L.LightningDataModule):
     def __init__(self, dataset, split: Dict, task: str, batch_size: int = 32,
                  eval_batch_size: Optional[int] = None, num_workers: int = 0, seed: int = 0,
-                 link_data: Optional[Dict[str, Data]] = None):
+                 link_data: Optional[Dict[str, Data]] = None, loader: str = "auto",
+                 packed_fraction: float = 0.25):
         super().__init__()
         if task not in SUPPORTED_TASKS:
             raise ValueError(f"task '{task}' has no trainer yet; supported: {', '.join(SUPPORTED_TASKS)}")
@@ -79,10 +82,54 @@ class GraphDataModule(L.LightningDataModule):
         self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
         self.eval_batch_size = eval_batch_size or batch_size
         self.link_data = link_data
+        # 'auto' packs graph datasets that fit in ``packed_fraction`` of the device's memory
+        # (graphlab.data.packed); 'pyg' keeps PyG's DataLoader; 'packed' insists.
+        self.loader, self.packed_fraction = loader, packed_fraction
+        self._packed: Dict[str, PackedGraphs] = {}
+        self._pack_on: Optional[torch.device] = None
+        self._pack_decided = False
 
     # -- graph tasks -------------------------------------------------------------------------
     def _subset(self, key: str) -> IndexedSubset:
         return IndexedSubset(self.dataset, torch.as_tensor(self.split[key]))
+
+    def _pack_device(self) -> Optional[torch.device]:
+        """The device that batches are packed on, or ``None`` for PyG's loader (decided once,
+        when the first loader is asked for; the choice is printed)."""
+        if self._pack_decided:
+            return self._pack_on
+        self._pack_decided = True
+        if self.loader == "pyg" or not self.batched:
+            return None
+        trainer = self.trainer
+        device = trainer.strategy.root_device if trainer is not None else torch.device("cpu")
+        name = getattr(self.dataset, "name", type(self.dataset).__name__)
+        if self.num_workers > 0 or (trainer is not None and trainer.world_size > 1):
+            if self.loader == "packed":
+                raise ValueError("'data.loader': packed batches are gathered in the main process "
+                                 "on one device; set 'data.num_workers: 0' and run one process")
+            return None
+        if self.loader == "packed":
+            problem = packing_problem(self.dataset)
+            if problem is not None:
+                raise ValueError(f"'data.loader': {name} cannot be packed: {problem}")
+            ok, msg = True, f"packed loader (data.loader: packed): {name} on {device}"
+        else:
+            ok, msg = describe_choice(self.dataset, device, self.packed_fraction, name=name)
+        from lightning.pytorch.utilities import rank_zero_info
+        rank_zero_info(msg)
+        self._pack_on = device if ok else None
+        return self._pack_on
+
+    def _graph_loader(self, key: str, train: bool):
+        device = self._pack_device()
+        if device is None:
+            return self._loader(self._subset(key), train)
+        if key not in self._packed:
+            self._packed[key] = PackedGraphs(self.dataset, torch.as_tensor(self.split[key]),
+                                             device=device)
+        return PackedLoader(self._packed[key], self.batch_size if train else self.eval_batch_size,
+                            shuffle=train, seed=self.seed)
 
     def _loader(self, ds, train: bool) -> DataLoader:
         kw = dict(num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
@@ -102,7 +149,7 @@ class GraphDataModule(L.LightningDataModule):
             return torch.utils.data.DataLoader(range(n), batch_size=self.batch_size,
                                                sampler=EpochSeededSampler(n, self.seed))
         if self.batched:
-            return self._loader(self._subset("train"), train=True)
+            return self._graph_loader("train", train=True)
         if self.task in LINK_TASKS:
             return DataLoader(_Repeat(self.link_data["train"]), batch_size=1)
         return DataLoader(_Repeat(self.full_graph()), batch_size=1)
@@ -112,7 +159,7 @@ class GraphDataModule(L.LightningDataModule):
             return [torch.utils.data.DataLoader([0], batch_size=1),
                     torch.utils.data.DataLoader([0], batch_size=1)]
         if self.batched:
-            return [self._loader(self._subset("valid"), False), self._loader(self._subset("test"), False)]
+            return [self._graph_loader("valid", False), self._graph_loader("test", False)]
         if self.task in LINK_TASKS:
             return [DataLoader(_Repeat(self.link_data["valid"]), batch_size=1),
                     DataLoader(_Repeat(self.link_data["test"]), batch_size=1)]

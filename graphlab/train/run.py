@@ -280,7 +280,7 @@ def run_seed(cfg: dict, seed: int, out_dir: str, resume: bool = False,
     dm = GraphDataModule(dataset, split, info.task, batch_size=cfg["data"]["batch_size"],
                          eval_batch_size=cfg["data"].get("eval_batch_size"),
                          num_workers=cfg["data"].get("num_workers", 0), seed=seed,
-                         link_data=link_data)
+                         link_data=link_data, loader=cfg["data"].get("loader", "auto"))
     loggers = [CSVLogger(seed_dir, name="logs", version=""),
                TensorBoardLogger(seed_dir, name="tb", version="")]
     if cfg.get("wandb") is not None:  # optional: needs `pip install graphlab[wandb]`
