@@ -70,13 +70,21 @@ class _GNN(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, hidden_channels: int, num_layers: int,
                  dropout: float, norm: str, residual: bool, pool: str, task_level: str,
-                 node_encoder: str, edge_dim: Optional[int], edge_encoder: str):
+                 node_encoder: str, edge_dim: Optional[int], edge_encoder: str,
+                 pe: str = "none", pe_dim: int = 16, pe_kwargs: Optional[dict] = None):
         super().__init__()
         check_common(task_level, pool, norm, num_layers)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.hidden_channels, self.num_layers = hidden_channels, num_layers
         self.dropout, self.residual, self.pool, self.task_level = dropout, residual, pool, task_level
-        self.encoder = FeatureEncoder(node_encoder, in_channels, hidden_channels)
+        # Positional encoding (graphlab.nn.pe): concatenated to the input embedding, which then
+        # has hidden_channels - pe_dim channels, as in GraphGPS.
+        from graphlab.nn.pe import build_pe_encoder, pe_channels
+        width = pe_channels(pe, pe_dim)
+        if width >= hidden_channels:
+            raise ValueError(f"pe_dim={pe_dim} must be smaller than hidden_channels={hidden_channels}")
+        self.pe_encoder = build_pe_encoder(pe, pe_dim, **dict(pe_kwargs or {}))
+        self.encoder = FeatureEncoder(node_encoder, in_channels, hidden_channels - width)
         self.edge_dim = edge_dim
         self.convs = nn.ModuleList()
         self.edge_encoders = nn.ModuleList()
@@ -95,7 +103,8 @@ class _GNN(nn.Module):
         return x
 
     def forward(self, data) -> Tensor:
-        x = self.encoder(getattr(data, "x", None), data.num_nodes)
+        from graphlab.nn.pe import add_pe
+        x = add_pe(self.encoder(getattr(data, "x", None), data.num_nodes), data, self.pe_encoder)
         for i in range(self.num_layers):
             x = self.between_layers(i, x, data)
             h = self.norms[i](self.conv(i, x, data))
@@ -180,6 +189,9 @@ class GIN(_GNN):
     Defaults follow OGB's molecule baselines (``snap-stanford/ogb`` examples/graphproppred/mol:
     5 layers, 300 hidden, dropout 0.5, BatchNorm, mean pooling).
 
+    ``pe`` / ``pe_dim`` / ``pe_kwargs`` add a positional encoding (:mod:`graphlab.nn.pe`),
+    concatenated to the input embedding.
+
     Shapes: ``x (|V|, F_in)``, ``edge_index (2, |E|)``, ``edge_attr (|E|, D)`` ->
     ``(num_graphs, out)`` (graph level) or ``(|V|, out)`` (node level).
     """
@@ -188,9 +200,11 @@ class GIN(_GNN):
                  num_layers: int = 5, dropout: float = 0.5, norm: str = "batch",
                  residual: bool = False, pool: str = "mean", virtual_node: bool = False,
                  train_eps: bool = False, task_level: str = "graph", node_encoder: str = "linear",
-                 edge_dim: Optional[int] = None, edge_encoder: str = "linear"):
+                 edge_dim: Optional[int] = None, edge_encoder: str = "linear", pe: str = "none",
+                 pe_dim: int = 16, pe_kwargs: Optional[dict] = None):
         super().__init__(in_channels, out_channels, hidden_channels, num_layers, dropout, norm,
-                         residual, pool, task_level, node_encoder, edge_dim, edge_encoder)
+                         residual, pool, task_level, node_encoder, edge_dim, edge_encoder,
+                         pe, pe_dim, pe_kwargs)
         self.virtual_node = virtual_node
         H = hidden_channels
         for _ in range(num_layers):
@@ -250,9 +264,11 @@ class GAT(_GNN):
                  num_layers: int = 2, heads: int = 8, dropout: float = 0.6,
                  attn_dropout: float = 0.6, norm: str = "none", residual: bool = False,
                  pool: str = "mean", task_level: str = "node", node_encoder: str = "linear",
-                 edge_dim: Optional[int] = None, edge_encoder: str = "linear", v2: bool = False):
+                 edge_dim: Optional[int] = None, edge_encoder: str = "linear", v2: bool = False,
+                 pe: str = "none", pe_dim: int = 16, pe_kwargs: Optional[dict] = None):
         super().__init__(in_channels, out_channels, hidden_channels, num_layers, dropout, norm,
-                         residual, pool, task_level, node_encoder, edge_dim, edge_encoder)
+                         residual, pool, task_level, node_encoder, edge_dim, edge_encoder,
+                         pe, pe_dim, pe_kwargs)
         if hidden_channels % heads:
             raise ValueError(f"hidden_channels={hidden_channels} must be divisible by heads={heads}")
         from torch_geometric.nn import GATv2Conv
