@@ -229,3 +229,13 @@ def test_gin_with_positional_encoding_trains_and_is_permutation_invariant(data_r
     model = GIN(3, 2, hidden_channels=16, num_layers=2, pe="rwse", pe_dim=4,
                 pe_kwargs={"walk_length": 6}).eval()
     assert torch.allclose(model(data), model(pdata), atol=1e-5)
+
+
+def test_python_api_fit_without_yaml(data_root, tmp_path):
+    from graphlab.models import GIN
+    from graphlab.train import fit
+    rec = fit(GIN(1, 3, hidden_channels=16, num_layers=2), "motifs", out_dir=str(tmp_path),
+              trainer={"max_epochs": 1}, data={"batch_size": 64})
+    assert rec["epochs"] == 1 and rec["dataset"] == "motifs" and 0 <= rec["test"]["accuracy"] <= 1
+    from graphlab.registry import MODELS
+    assert not any(n.startswith("_fit_") for n in MODELS.names())

@@ -283,7 +283,7 @@ def validate(cfg: dict) -> dict:
     import lightning
     _check_against_signature("trainer", cfg["trainer"], lightning.Trainer,
                              skip=("logger", "callbacks", "plugins", "default_root_dir",
-                                   "enable_checkpointing", "strategy_", ))
+                                   "enable_checkpointing"))
 
     # optional Weights & Biases logging: the section holds WandbLogger arguments
     if cfg.get("wandb") is not None:
