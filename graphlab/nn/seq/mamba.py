@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import math
 from typing import Optional, Tuple
 
@@ -13,6 +14,7 @@ from graphlab.nn.seq.ssm.scan import linear_scan
 from graphlab.registry import register_seq_core
 
 
+@functools.lru_cache(maxsize=1)  # a failed import is retried on every call otherwise
 def _mamba_ssm_scan():
     """mamba-ssm's fused selective scan, or ``None`` when it is not importable."""
     try:
@@ -22,6 +24,7 @@ def _mamba_ssm_scan():
     return selective_scan_fn
 
 
+@functools.lru_cache(maxsize=1)
 def _mamba_ssm_state_update():
     """mamba-ssm's Triton single-step update (in place on the state), or ``None``."""
     try:
@@ -29,6 +32,23 @@ def _mamba_ssm_state_update():
     except Exception:
         return None
     return selective_state_update
+
+
+def selective_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor,
+                   z: Optional[Tensor] = None, allow_neg_eigval: bool = False,
+                   chunk_size: int = 64) -> Tensor:
+    r"""Mamba's selective scan through the chunked parallel scan (graphlab's torch path).
+
+    :math:`h_t = \bar A_t \odot h_{t-1} + \Delta_t B_t u_t`,
+    :math:`y_t = (C_t h_t + D u_t) \odot \mathrm{SiLU}(z_t)` (no gate if ``z`` is ``None``).
+
+    Shapes: ``u, delta, z [B, L, E]``, ``A [E, N]``, ``B, C [B, L, N]``, ``D [E]`` -> ``[B, L, E]``.
+    """
+    a = selective_transition(delta, A, allow_neg_eigval)                      # [B, L, E, N]
+    b = (delta * u).unsqueeze(-1) * B.unsqueeze(-2)
+    h = linear_scan(a, b, chunk_size=chunk_size)
+    y = (h * C.unsqueeze(-2)).sum(-1) + D * u
+    return y if z is None else y * F.silu(z)
 
 
 @register_seq_core("mamba")
@@ -135,11 +155,7 @@ class Mamba(SequenceCore):
                      Bm.transpose(1, 2).contiguous(), Cm.transpose(1, 2).contiguous(), self.D.float(),
                      z=z.transpose(1, 2).contiguous(), delta_softplus=False).transpose(1, 2)
         else:
-            a = selective_transition(delta, A, self.allow_neg_eigval)                 # [B, L, E, N]
-            b = (delta * u).unsqueeze(-1) * Bm.unsqueeze(-2)
-            h = linear_scan(a, b, chunk_size=self.chunk_size)
-            y = (h * Cm.unsqueeze(-2)).sum(-1) + self.D * u
-            y = y * F.silu(z)
+            y = selective_scan(u, delta, A, Bm, Cm, self.D, z, self.allow_neg_eigval, self.chunk_size)
         return self.out_proj(y)
 
     def init_state(self, batch_size: int) -> Tuple[Tensor, Tensor]:
@@ -157,8 +173,11 @@ class Mamba(SequenceCore):
         fast = _mamba_ssm_state_update() if (self.use_fast_path and x_t.is_cuda
                                              and not self.allow_neg_eigval) else None
         if fast is not None:
+            # mamba-ssm 2.3.2 unpacks dt_bias's strides unconditionally (dt_bias=None raises a
+            # TypeError), so pass a zero bias; delta is already softplus-ed.
             h = h.clone()
-            y = fast(h, u, delta, A, Bm, Cm, self.D, z=z, dt_softplus=False)
+            y = fast(h, u, delta, A, Bm, Cm, self.D, z=z, dt_bias=torch.zeros_like(self.D),
+                     dt_softplus=False)
             return self.out_proj(y), (buf, h)
         a = selective_transition(delta, A, self.allow_neg_eigval)
         h = a * h + (delta * u).unsqueeze(-1) * Bm.unsqueeze(1)

@@ -21,6 +21,7 @@ chunks is sequential (:math:`L/T` iterations). Nothing here assumes :math:`\beta
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Optional, Tuple
 
@@ -64,8 +65,11 @@ def chunk_delta_rule(q: Tensor, k: Tensor, v: Tensor, beta: Tensor, g: Optional[
     decay = torch.exp(diff)                                              # gamma_t / gamma_i, i <= t
     kb = k * beta.unsqueeze(-1)
     A = (kb @ k.transpose(-1, -2)) * decay.tril(-1)
-    eye = torch.eye(T, dtype=q.dtype, device=q.device)
-    Tm = torch.linalg.solve_triangular(eye + A, eye.expand_as(A), upper=False, unitriangular=True)
+    # the triangular solve has no half-precision kernel: solve in fp32 (bf16 / autocast inputs)
+    solve_dtype = torch.float64 if A.dtype == torch.float64 else torch.float32
+    eye = torch.eye(T, dtype=solve_dtype, device=q.device)
+    Tm = torch.linalg.solve_triangular(eye + A.to(solve_dtype), eye.expand(A.shape), upper=False,
+                                       unitriangular=True).to(A.dtype)
     W = Tm @ (kb * torch.exp(G).unsqueeze(-1))                           # [B, H, n, T, K]
     U0 = Tm @ (v * beta.unsqueeze(-1))                                   # [B, H, n, T, V]
     attn = (q @ k.transpose(-1, -2)) * decay
@@ -106,55 +110,120 @@ def chunk_delta_product(q: Tensor, k: Tensor, v: Tensor, beta: Tensor, g: Option
     return o[:, n_h - 1::n_h], S
 
 
+# --- fla dispatch -----------------------------------------------------------------------------
+# Checked against fla 0.6.0 (``fla-core``), whose ops take ``[B, T, H, ...]`` inputs (``head_first``
+# is gone), return ``(o, final_state)``, default ``scale`` to ``K ** -0.5`` (we pass ``1.0``: ``q`` is
+# pre-scaled), take the gate ``g`` as a per-step log-decay and ``beta`` as is (post-sigmoid; with
+# ``use_beta_sigmoid_in_kernel=False`` any positive value, so ``(0, 2)`` works, as in fla's own
+# DeltaNet/GatedDeltaProduct layers). Constraints honoured here:
+#   * ``chunk_delta_rule`` / ``chunk_gated_delta_product`` assert ``q.dtype != float32``; the chunk
+#     kernels assert head dims ``<= 256``, and their half-precision backward even ones;
+#   * ``fused_recurrent_gated_delta_rule(q, k, v, g, gk, gv, beta, ...)``: ``beta`` is the 7th
+#     parameter, so everything after ``v`` is passed by keyword; its backward raises
+#     ``NotImplementedError``, so it is used only when no gradient is needed;
+#   * ``chunk_gated_delta_product`` wants ``k, v [B, T * n_h, H, .]`` and ``beta [B, T * n_h, H]``
+#     ordered ``(t n)``, ``g [B, T, H]`` (or ``None``), and ``num_householder``.
+_FLA_MAX_HEAD_DIM = 256
+
+
+@functools.lru_cache(maxsize=1)
 def _fla_ops():
+    """fla's delta-rule ops, or ``None`` when fla is not importable."""
     try:
         from fla.ops.delta_rule import chunk_delta_rule as fla_chunk, fused_recurrent_delta_rule as fla_rec
         from fla.ops.gated_delta_rule import (chunk_gated_delta_rule as fla_gchunk,
                                               fused_recurrent_gated_delta_rule as fla_grec)
         from fla.ops.gated_delta_product import chunk_gated_delta_product as fla_gdp
-    except Exception:  # not installed, or no usable Triton / GPU
+    except Exception:  # not installed, or no usable Triton
         return None
-    return dict(chunk=fla_chunk, rec=fla_rec, gchunk=fla_gchunk, grec=fla_grec, gdp=fla_gdp)
+    return {"chunk_delta_rule": fla_chunk, "fused_recurrent_delta_rule": fla_rec,
+            "chunk_gated_delta_rule": fla_gchunk, "fused_recurrent_gated_delta_rule": fla_grec,
+            "chunk_gated_delta_product": fla_gdp}
 
 
-def _use_fla(x: Tensor) -> bool:
-    return x.is_cuda and x.dtype in (torch.float32, torch.float16, torch.bfloat16)
+def _fla_device(x: Tensor) -> bool:
+    """Whether ``x`` lives where fla's Triton kernels run (CUDA; a test hook on CPU)."""
+    return x.is_cuda
+
+
+def _fla_dtype(*tensors: Optional[Tensor]) -> Optional[torch.dtype]:
+    """The dtype fla runs in: half precision if any input is (autocast mixes bf16 and fp32),
+    float32 if all are, ``None`` (no fla) otherwise."""
+    dtypes = {t.dtype for t in tensors if t is not None}
+    for half in (torch.bfloat16, torch.float16):
+        if half in dtypes:
+            return half
+    return torch.float32 if dtypes == {torch.float32} else None
+
+
+def fla_backend(q: Tensor, k: Tensor, v: Tensor, beta: Tensor, g: Optional[Tensor] = None,
+                num_householder: int = 1, use_fla: bool = True) -> str:
+    """Name of the kernel :func:`delta_rule` / :func:`delta_product` run for these inputs:
+    ``"torch"`` (:func:`chunk_delta_rule`) or the fla function.
+
+    fla is used on CUDA when importable and the head dims are even and ``<= 256``: in half
+    precision its ``chunk_*`` kernels; in float32 its fused recurrences (fp32 state, step by step),
+    except that the gated one has no backward, so a gated float32 call that needs gradients stays
+    on the torch path.
+    """
+    if not (use_fla and _fla_device(q)):
+        return "torch"
+    dtype = _fla_dtype(q, k, v, beta)
+    Kd, Vd = k.size(-1), v.size(-1)
+    if dtype is None or max(Kd, Vd) > _FLA_MAX_HEAD_DIM or Kd % 2 or Vd % 2 or _fla_ops() is None:
+        return "torch"
+    if dtype != torch.float32:
+        if num_householder > 1:
+            return "chunk_gated_delta_product"
+        return "chunk_delta_rule" if g is None else "chunk_gated_delta_rule"
+    if g is None:
+        return "fused_recurrent_delta_rule"
+    needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v, beta, g))
+    return "torch" if needs_grad else "fused_recurrent_gated_delta_rule"
+
+
+def _run_fla(backend: str, q: Tensor, k: Tensor, v: Tensor, beta: Tensor, g: Optional[Tensor]) -> Tensor:
+    """Calls fla's ``backend`` on DeltaProduct-shaped inputs (``k [B, L, n_h, H, K]``, ...)."""
+    fn = _fla_ops()[backend]
+    dtype = _fla_dtype(q, k, v, beta)
+    q, k, v, beta = (t.to(dtype) for t in (q, k, v, beta))
+    g = None if g is None else g.float()          # fla's layers keep the log-gate in fp32
+    Bsz, L, n_h = k.shape[:3]
+    if backend == "chunk_gated_delta_product":
+        flat = lambda x: x.reshape(Bsz, L * n_h, *x.shape[3:])  # noqa: E731  (t n) order, as fla
+        return fn(q, flat(k), flat(v), g=g, beta=flat(beta), num_householder=n_h, scale=1.0)[0]
+    if n_h == 1:
+        qp, kp, vp, bp, gp = q, k[:, :, 0], v[:, :, 0], beta[:, :, 0], g
+    else:  # fp32 recurrences on the L * n_h pseudo-tokens, read out after each group
+        qp, kp, vp, bp, gp = _to_pseudo_tokens(q, k, v, beta, g)
+    if backend == "chunk_delta_rule" or backend == "fused_recurrent_delta_rule":
+        o = fn(qp, kp, vp, beta=bp, scale=1.0)[0]
+    elif backend == "chunk_gated_delta_rule" or backend == "fused_recurrent_gated_delta_rule":
+        o = fn(qp, kp, vp, g=gp, beta=bp, scale=1.0)[0]
+    else:  # pragma: no cover - fla_backend returns only the names above
+        raise ValueError(f"unknown fla backend {backend!r}")
+    return o if n_h == 1 else o[:, n_h - 1::n_h]
 
 
 def delta_rule(q: Tensor, k: Tensor, v: Tensor, beta: Tensor, g: Optional[Tensor] = None,
                chunk_size: int = 64, use_fla: bool = True) -> Tensor:
-    """Gated delta rule output ``[B, L, H, V]``: fla on CUDA when importable (``fused_recurrent_*`` in
-    fp32, ``chunk_*`` in half precision), else :func:`chunk_delta_rule`."""
-    ops = _fla_ops() if (use_fla and _use_fla(q)) else None
-    if ops is None:
+    """Gated delta rule output ``[B, L, H, V]`` (shapes as :func:`chunk_delta_rule`): fla on CUDA
+    when importable (see :func:`fla_backend`), else :func:`chunk_delta_rule`."""
+    backend = fla_backend(q, k, v, beta, g, 1, use_fla)
+    if backend == "torch":
         return chunk_delta_rule(q, k, v, beta, g, chunk_size=chunk_size)[0]
-    fp32 = q.dtype == torch.float32
-    if g is None:
-        fn = ops["rec"] if fp32 else ops["chunk"]
-        return fn(q, k, v, beta, scale=1.0)[0]
-    fn = ops["grec"] if fp32 else ops["gchunk"]
-    return fn(q, k, v, g, beta, scale=1.0)[0]
+    return _run_fla(backend, q, k.unsqueeze(2), v.unsqueeze(2), beta.unsqueeze(2), g)
 
 
 def delta_product(q: Tensor, k: Tensor, v: Tensor, beta: Tensor, g: Optional[Tensor] = None,
                   chunk_size: int = 64, use_fla: bool = True) -> Tensor:
-    """DeltaProduct output ``[B, L, H, V]`` (shapes as :func:`chunk_delta_product`): fla's
-    ``chunk_gated_delta_product`` on CUDA in half precision, fla's fp32 fused recurrence on the
-    pseudo-tokens in fp32, else :func:`chunk_delta_product`."""
+    """DeltaProduct output ``[B, L, H, V]`` (shapes as :func:`chunk_delta_product`): fla on CUDA
+    when importable (``chunk_gated_delta_product`` in half precision, fp32 fused recurrences on the
+    pseudo-tokens in float32; see :func:`fla_backend`), else :func:`chunk_delta_product`."""
     n_h = k.size(2)
     if n_h == 1:
         return delta_rule(q, k[:, :, 0], v[:, :, 0], beta[:, :, 0], g, chunk_size, use_fla)
-    ops = _fla_ops() if (use_fla and _use_fla(q)) else None
-    if ops is None:
+    backend = fla_backend(q, k, v, beta, g, n_h, use_fla)
+    if backend == "torch":
         return chunk_delta_product(q, k, v, beta, g, chunk_size=chunk_size)[0]
-    Bsz, L = q.shape[:2]
-    if q.dtype == torch.float32:
-        qp, kp, vp, bp, gp = _to_pseudo_tokens(q, k, v, beta, g)
-        if gp is None:
-            gp = bp.new_zeros(bp.shape)
-        return ops["grec"](qp, kp, vp, gp, bp, scale=1.0)[0][:, n_h - 1::n_h]
-    gg = g if g is not None else beta.new_zeros(Bsz, L, beta.size(-1))
-    kp = k.reshape(Bsz, L * n_h, *k.shape[3:])
-    vp = v.reshape(Bsz, L * n_h, *v.shape[3:])
-    bp = beta.reshape(Bsz, L * n_h, beta.size(-1))
-    return ops["gdp"](q, kp, vp, gg, bp, num_householder=n_h, scale=1.0)[0]
+    return _run_fla(backend, q, k, v, beta, g)
