@@ -37,7 +37,7 @@ _seq_without_pyg()
 
 from graphlab.nn.seq import DeltaNet, DeltaProduct, Mamba  # noqa: E402
 from graphlab.nn.seq.delta.chunk import (_fla_ops, chunk_delta_product, delta_product,  # noqa: E402
-                                         fla_backend)
+                                         fla_backend, _fla_gated_bwd_broken)
 from graphlab.nn.seq.mamba import _mamba_ssm_scan, _mamba_ssm_state_update  # noqa: E402
 
 pytestmark = [pytest.mark.gpu,
@@ -122,8 +122,8 @@ def test_fla_backward_matches_torch_path(name, n_h, gated, neg, dtype):
     leaves = [None if t is None else t.detach().clone().requires_grad_(True) for t in ins]
     refs = [None if t is None else t.detach().double().requires_grad_(True) for t in ins]
     backend = fla_backend(*leaves, n_h)
-    if dtype == torch.float32 and gated:
-        assert backend == "torch"
+    if gated and (dtype == torch.float32 or _fla_gated_bwd_broken(leaves[0].device)):
+        assert backend == "torch"  # fp32: no fla backward; bf16: fla refuses it on this Hopper/Triton
     else:
         assert backend.startswith("chunk_" if dtype == torch.bfloat16 else "fused_recurrent_")
     w = torch.randn(ins[0].shape, device="cuda", dtype=torch.float64)

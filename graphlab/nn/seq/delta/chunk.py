@@ -51,6 +51,13 @@ def chunk_delta_rule(q: Tensor, k: Tensor, v: Tensor, beta: Tensor, g: Optional[
     pad = n * T - L
     if g is None:
         g = beta.new_zeros(beta.shape)
+    # mixed inputs (bf16 q/k/v/beta with an fp32 log-gate, as fla's layers keep it) run in the
+    # promoted dtype; the output comes back in q's dtype
+    out_dtype = q.dtype
+    dt = q.dtype
+    for t in (k, v, beta, g) + (() if h0 is None else (h0,)):
+        dt = torch.promote_types(dt, t.dtype)
+    q, k, v, beta, g = (t.to(dt) for t in (q, k, v, beta, g))
 
     def blocks(x: Tensor) -> Tensor:  # [B, L, H, ...] -> [B, H, n, T, ...] (zero padded)
         if pad:
@@ -83,7 +90,7 @@ def chunk_delta_rule(q: Tensor, k: Tensor, v: Tensor, beta: Tensor, g: Optional[
         outs.append(qg[:, :, c] @ S + attn[:, :, c] @ u)
         S = g_end[:, :, c, None, None] * S + k_end[:, :, c].transpose(-1, -2) @ u
     o = torch.stack(outs, 2).reshape(Bsz, H, n * T, Vd)[:, :, :L]
-    return o.transpose(1, 2), S
+    return o.transpose(1, 2).to(out_dtype), S
 
 
 def _to_pseudo_tokens(q: Tensor, k: Tensor, v: Tensor, beta: Tensor, g: Optional[Tensor]):
@@ -172,14 +179,39 @@ def fla_backend(q: Tensor, k: Tensor, v: Tensor, beta: Tensor, g: Optional[Tenso
     Kd, Vd = k.size(-1), v.size(-1)
     if dtype is None or max(Kd, Vd) > _FLA_MAX_HEAD_DIM or Kd % 2 or Vd % 2 or _fla_ops() is None:
         return "torch"
+    needs_grad = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (q, k, v, beta, g))
     if dtype != torch.float32:
+        if g is not None and needs_grad and _fla_gated_bwd_broken(q.device):
+            return "torch"
         if num_householder > 1:
             return "chunk_gated_delta_product"
         return "chunk_delta_rule" if g is None else "chunk_gated_delta_rule"
     if g is None:
         return "fused_recurrent_delta_rule"
-    needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v, beta, g))
     return "torch" if needs_grad else "fused_recurrent_gated_delta_rule"
+
+
+@functools.lru_cache(maxsize=None)
+def _fla_gated_bwd_broken(device: torch.device) -> bool:
+    """fla 0.6 refuses the *gated* chunk backward on Hopper (sm_90) with Triton in
+    [3.4.0, 3.7.1) (wrong results, fla issue #640) unless tilelang is installed: such calls stay
+    on the torch path. Seen on an H200 with Triton 3.6.0 (2026-11-28)."""
+    if device.type != "cuda" or torch.cuda.get_device_capability(device)[0] != 9:
+        return False
+    try:
+        import triton
+        from packaging.version import Version
+        bad = Version("3.4.0") <= Version(triton.__version__.split("+")[0]) < Version("3.7.1")
+    except Exception:  # noqa: BLE001 - no triton / unparsable version: let fla decide
+        return False
+    if not bad:
+        return False
+    try:
+        import tilelang  # noqa: F401
+        return False
+    except ImportError:
+        return True
 
 
 def _run_fla(backend: str, q: Tensor, k: Tensor, v: Tensor, beta: Tensor, g: Optional[Tensor]) -> Tensor:
