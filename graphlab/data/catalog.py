@@ -22,8 +22,8 @@ from graphlab.data.errors import DataError
 from graphlab.registry import DATASETS, register_dataset
 
 TASKS = ("node_classification", "graph_classification", "graph_multilabel", "graph_regression",
-         "link_prediction", "recommendation", "hetero_node_classification")
-LOWER_IS_BETTER = {"mae", "rmse"}
+         "link_prediction", "recommendation", "hetero_node_classification", "node_regression")
+LOWER_IS_BETTER = {"mae", "rmse", "mae_normalized"}
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import torchmetrics.functional as tmf
 os.environ.setdefault("OUTDATED_IGNORE", "1")
 
 #: metrics where smaller is better
-LOWER_IS_BETTER = {"mae", "rmse", "mse"}
+LOWER_IS_BETTER = {"mae", "rmse", "mse", "mae_normalized"}
 
 
 def lrgb_average_precision(y_pred: Tensor, y_true: Tensor) -> float:
@@ -53,6 +53,27 @@ def mean_rocauc(y_pred: Tensor, y_true: Tensor) -> float:
     return sum(aucs) / len(aucs)
 
 
+def mae_normalized_per_target(y_pred: Tensor, y_true: Tensor, scale: Tensor) -> Tensor:
+    r"""Per-target MAE divided by that target's scale: :math:`\frac{1}{N}\sum_i |\hat y_{it} -
+    y_{it}| / s_t` for every target column :math:`t` (float64, shape ``[T]``).
+
+    ``scale`` is the standard deviation of each target over the *training* nodes (computed once
+    by the trainer, :func:`graphlab.train.run.target_std`), so the value is comparable across
+    targets of different magnitude and across models, and does not depend on the evaluated
+    split; 1.0 means "as bad as predicting the training mean would be for a Gaussian target"
+    only roughly, 0 is exact."""
+    y_true = y_true.double()
+    y_pred = y_pred.double().view_as(y_true)
+    if y_true.dim() == 1:
+        y_true, y_pred = y_true[:, None], y_pred[:, None]
+    scale = torch.as_tensor(scale, dtype=torch.float64).view(-1)
+    if scale.numel() != y_true.size(1):
+        raise ValueError(f"scale has {scale.numel()} entries for {y_true.size(1)} targets")
+    if not bool(torch.isfinite(scale).all()) or bool((scale <= 0).any()):
+        raise ValueError(f"scale must be finite and positive, got {scale.tolist()}")
+    return (y_pred - y_true).abs().mean(0) / scale
+
+
 def ogb_eval(ogb_name: str, y_pred: Tensor, y_true: Tensor, metric: str) -> float:
     """Call the official ``ogb`` Evaluator with the input format its task family expects."""
     if ogb_name.startswith("ogbg"):
@@ -86,9 +107,16 @@ def ogb_link_eval(ogb_name: str, pos: Tensor, neg: Tensor, metric: str) -> float
     return float(out[metric].mean() if hasattr(out[metric], "mean") else out[metric])
 
 
-def compute(metric: str, y_pred: Tensor, y_true: Tensor, ogb_name: Optional[str] = None) -> float:
-    """Compute ``metric`` on whole-split predictions (logits / scores) and targets."""
+def compute(metric: str, y_pred: Tensor, y_true: Tensor, ogb_name: Optional[str] = None,
+            scale: Optional[Tensor] = None) -> float:
+    """Compute ``metric`` on whole-split predictions (logits / scores) and targets.
+    ``mae_normalized`` needs ``scale`` (per-target training std, see
+    :func:`mae_normalized_per_target`) and averages the per-target values."""
     y_pred, y_true = y_pred.detach().cpu(), y_true.detach().cpu()
+    if metric == "mae_normalized":
+        if scale is None:
+            raise ValueError("metric 'mae_normalized' needs scale (the per-target training std)")
+        return float(mae_normalized_per_target(y_pred, y_true, scale).mean())
     if ogb_name is not None and not ogb_name.startswith("ogbl"):
         return ogb_eval(ogb_name, y_pred, y_true, metric)
     if metric == "accuracy":
@@ -116,6 +144,16 @@ def compute(metric: str, y_pred: Tensor, y_true: Tensor, ogb_name: Optional[str]
     if metric.startswith("hits@"):
         raise ValueError("hits@K needs positive/negative scores: use the link-prediction task")
     raise ValueError(f"unknown metric '{metric}'")
+
+
+def per_target(metric: str, y_pred: Tensor, y_true: Tensor,
+               scale: Optional[Tensor] = None) -> Dict[str, float]:
+    """Per-target parts of ``metric`` as ``{'t0': ..., 't1': ...}`` (empty where the metric has
+    none; only ``mae_normalized`` so far)."""
+    if metric != "mae_normalized":
+        return {}
+    v = mae_normalized_per_target(y_pred.detach().cpu(), y_true.detach().cpu(), scale)
+    return {f"t{i}": float(x) for i, x in enumerate(v)}
 
 
 def higher_is_better(metric: str) -> bool:

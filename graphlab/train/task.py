@@ -51,12 +51,18 @@ class GraphTask(L.LightningModule):
         ogb_name: when set, metrics come from the official ``ogb`` Evaluator.
         optim, scheduler: the validated config sections.
         loss: ``auto`` (task default), ``l1`` or ``mse`` for regression.
+        target_scale: per-target scale ``[T]`` (training std) for ``mae_normalized``; the
+            regression loss is then computed on ``(pred - y) / target_scale`` (with ``auto``
+            and ``mae_normalized`` it is the metric itself, an L1 loss).
     """
 
     def __init__(self, model: nn.Module, task: str, metric: str, ogb_name: Optional[str] = None,
                  optim: Optional[dict] = None, scheduler: Optional[dict] = None,
-                 loss: str = "auto", max_epochs: int = 1, rec_data: Optional[dict] = None):
+                 loss: str = "auto", max_epochs: int = 1, rec_data: Optional[dict] = None,
+                 target_scale: Optional[Tensor] = None):
         super().__init__()
+        self.target_scale = None if target_scale is None else \
+            torch.as_tensor(target_scale, dtype=torch.float32).view(-1)
         self.rec = rec_data  # recommendation: graph, train/valid/test pairs, user/item counts
         self.model, self.task, self.metric, self.ogb_name = model, task, metric, ogb_name
         self.optim_cfg = dict(optim or {"name": "adam", "lr": 1e-3})
@@ -83,10 +89,13 @@ class GraphTask(L.LightningModule):
             y = y.view(pred.shape).float()
             labelled = ~torch.isnan(y)
             return F.binary_cross_entropy_with_logits(pred[labelled], y[labelled])
-        if self.task == "graph_regression":
+        if self.task in ("graph_regression", "node_regression"):
             y = y.view(pred.shape).float()
-            kind = "l1" if self.loss_name == "auto" and self.metric == "mae" else \
-                ("mse" if self.loss_name == "auto" else self.loss_name)
+            if self.target_scale is not None:
+                s = self.target_scale.to(pred.device, pred.dtype)
+                pred, y = pred / s, y / s
+            kind = "l1" if self.loss_name == "auto" and self.metric in ("mae", "mae_normalized") \
+                else ("mse" if self.loss_name == "auto" else self.loss_name)
             return F.l1_loss(pred, y) if kind == "l1" else F.mse_loss(pred, y)
         raise ValueError(self.task)
 
@@ -192,7 +201,7 @@ class GraphTask(L.LightningModule):
             if self.ogb_name is not None and self.metric.startswith("hits@"):
                 return M.ogb_link_eval(self.ogb_name, pred[y == 1], pred[y == 0], self.metric)
             return M.compute("rocauc" if self.metric == "auc" else self.metric, pred, y)
-        return M.compute(self.metric, pred, y, self.ogb_name)
+        return M.compute(self.metric, pred, y, self.ogb_name, scale=self.target_scale)
 
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:
@@ -211,6 +220,9 @@ class GraphTask(L.LightningModule):
                 continue
             idx, pred, y = self._gather(i)
             row[f"{split}_{self.metric}"] = self._score(pred, y)
+            if self.task not in LINK_TASKS:
+                for name, v in M.per_target(self.metric, pred, y, self.target_scale).items():
+                    row[f"{split}_{self.metric}_{name}"] = v
             preds[split] = (idx, pred, y)
         self._outs.clear()
         # Lightning reduces epoch-level training logs only after this validation; use our own
