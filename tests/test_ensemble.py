@@ -1,6 +1,8 @@
 """Vectorised seed ensemble (graphlab.train.ensemble) against separate runs with the same seeds."""
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -108,3 +110,145 @@ def test_bad_input_errors():
         SeedEnsemble([make()], randomness="maybe")
     with pytest.raises(ValueError, match="'k'"):
         SeedEnsemble([make()]).member(1)
+
+
+# --------------------------------------------------------------------------- the CLI runner
+# ``graphlab train CONFIG --seeds K --ensemble`` (graphlab.train.ensemble_run) against separate
+# runs forced to the ensemble's data (split and batch order of the first seed: data_seed).
+import json  # noqa: E402
+
+from graphlab.train.config import ConfigError  # noqa: E402
+from graphlab.train.ensemble_run import clip_member_grad_norms, run_ensemble  # noqa: E402
+from graphlab.train.run import run_seed  # noqa: E402
+
+RUN_SEEDS = [0, 3]
+
+
+def _run_cfg(epochs=3, **model):
+    # float64 (trainer.precision 64-true) so that separate runs and members agree to ~1e-9;
+    # plateau with patience 0 gives the members different LRs, the tight clip clips them all.
+    return {"experiment": "ens", "data": {"name": "motifs", "batch_size": 64},
+            "model": {"name": "gin", "hidden_channels": 16, "num_layers": 2, "dropout": 0.0,
+                      **model},
+            "optim": {"name": "adam", "lr": 0.02},
+            "scheduler": {"name": "plateau", "patience": 0, "factor": 0.5},
+            "trainer": {"max_epochs": epochs, "precision": "64-true", "gradient_clip_val": 0.5,
+                        "accelerator": "cpu"}}
+
+
+@pytest.fixture(scope="module")
+def ensemble_records(data_root, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ens")
+    return str(out), run_ensemble(_run_cfg(), RUN_SEEDS, str(out), quiet=True)
+
+
+def test_cli_ensemble_members_equal_separate_runs(data_root, tmp_path, ensemble_records):
+    out, recs = ensemble_records
+    lrs = set()
+    for s, rec in zip(RUN_SEEDS, recs):
+        ref = run_seed({**_run_cfg(), "experiment": "ref"}, s, str(tmp_path), quiet=True,
+                       data_seed=RUN_SEEDS[0])
+        assert rec["seed"] == s and rec["num_parameters"] == ref["num_parameters"]
+        assert rec["best_epoch"] == ref["best_epoch"] and rec["epochs"] == ref["epochs"]
+        for a, b in zip(rec["history"], ref["history"]):
+            assert a.keys() == b.keys()
+            for k in a:
+                assert a[k] == pytest.approx(b[k], rel=1e-7, abs=1e-9), (s, k)
+            lrs.add(a["lr"])
+        assert rec["valid"] == pytest.approx(ref["valid"])
+        assert rec["test"] == pytest.approx(ref["test"])
+        # the same metrics.json fields (plus 'ensemble') and outputs
+        assert set(ref) <= set(rec) and rec["ensemble"]["seeds"] == RUN_SEEDS
+        d = os.path.join(out, "ens", f"seed{s}")
+        pred = torch.load(os.path.join(d, "test_predictions.pt"))
+        ref_pred = torch.load(os.path.join(tmp_path, "ref", f"seed{s}", "test_predictions.pt"))
+        torch.testing.assert_close(pred["y_pred"], ref_pred["y_pred"], rtol=1e-5, atol=1e-6)
+        assert torch.equal(pred["index"], ref_pred["index"])
+        assert os.path.exists(os.path.join(d, "logs", "metrics.csv"))
+    assert len(lrs) > 1  # the plateau schedule acted
+    assert recs[0]["history"] != recs[1]["history"]
+
+
+def test_cli_ensemble_resume_continues_exactly(data_root, tmp_path, monkeypatch, ensemble_records):
+    import graphlab.train.ensemble_run as ER
+    _, ref = ensemble_records
+    saves = []
+    real = ER.R.atomic_torch_save
+
+    def killed_after_two(obj, path):
+        real(obj, path)
+        if path.endswith("last.ckpt"):
+            saves.append(path)
+            if len(saves) == 2:
+                raise KeyboardInterrupt
+    monkeypatch.setattr(ER.R, "atomic_torch_save", killed_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        run_ensemble(_run_cfg(), RUN_SEEDS, str(tmp_path), quiet=True)
+    monkeypatch.setattr(ER.R, "atomic_torch_save", real)
+    recs = run_ensemble(_run_cfg(), RUN_SEEDS, str(tmp_path), quiet=True, resume=True)
+    for a, b in zip(recs, ref):
+        assert a["resumed"] and a["history"] == b["history"] and a["test"] == b["test"]
+    # finished: a further --resume returns the records without training
+    again = run_ensemble(_run_cfg(), RUN_SEEDS, str(tmp_path), quiet=True, resume=True)
+    assert [r["history"] for r in again] == [r["history"] for r in recs]
+
+
+def test_cli_flag_writes_outputs_and_summary(data_root, tmp_path):
+    from graphlab.train.cli import main
+    cfg = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs",
+                       "gin", "motifs.yaml")
+    args = ["train", cfg, "model.hidden_channels=8", "model.num_layers=1", "data.batch_size=128",
+            "trainer.max_epochs=1", "--ensemble", "--quiet"]
+    assert main([*args, "--seeds", "2", "--out", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "gin-motifs" / "summary.json").read_text())
+    assert summary["seeds"] == [0, 1] and summary["metrics"]["test_accuracy"]["n"] == 2
+    for s in (0, 1):
+        rec = json.loads((tmp_path / "gin-motifs" / f"seed{s}" / "metrics.json").read_text())
+        assert rec["ensemble"]["data_seed"] == 0 and rec["epochs"] == 1
+    assert main([*args, "--seed", "0", "--out", str(tmp_path / "x")]) == 2  # needs --seeds
+    assert main([*args, "--seeds", "2", "--jobs", "2", "--out", str(tmp_path / "x")]) == 2
+
+
+def test_cli_ensemble_refuses_what_it_cannot_reproduce(data_root, tmp_path):
+    with pytest.raises(ConfigError, match="dropout"):
+        run_ensemble(_run_cfg(epochs=1, dropout=0.5), [0, 1], str(tmp_path), quiet=True)
+    cfg = _run_cfg(epochs=1)
+    cfg["trainer"]["limit_train_batches"] = 2
+    with pytest.raises(ConfigError, match="trainer.limit_train_batches"):
+        run_ensemble(cfg, [0, 1], str(tmp_path), quiet=True)
+    # trainer.max_time stops at an epoch end; the records are incomplete (for --resume)
+    cfg = {**_run_cfg(epochs=3), "experiment": "timed"}
+    cfg["trainer"]["max_time"] = {"seconds": 0}
+    recs = run_ensemble(cfg, [0, 1], str(tmp_path), quiet=True)
+    assert all(r["epochs"] == 1 and not r["complete"] for r in recs)
+    # a model vmap cannot map (data-dependent control flow): one clear line, not a traceback
+    bad = {**_run_cfg(epochs=1), "model": {"name": "sincgcn", "hidden_channels": 8,
+                                           "dropout": 0.0}}
+    with pytest.raises(ConfigError, match="cannot be trained as a vmapped ensemble"):
+        run_ensemble(bad, [0, 1], str(tmp_path), quiet=True)
+    with pytest.raises(ConfigError, match="distinct"):
+        run_ensemble(_run_cfg(epochs=1), [1, 1], str(tmp_path), quiet=True)
+    # randomness='different': trains, members differ
+    recs = run_ensemble({**_run_cfg(epochs=1, dropout=0.5), "experiment": "drop"}, [0, 1],
+                        str(tmp_path), quiet=True, randomness="different")
+    assert len(recs) == 2 and all(r["ensemble"]["randomness"] == "different" for r in recs)
+
+
+def test_member_grad_norm_clipping_equals_clip_grad_norm():
+    torch.manual_seed(0)
+    ps = [torch.nn.Parameter(torch.randn(3, 4, 5, dtype=torch.float64)),
+          torch.nn.Parameter(torch.randn(3, 7, dtype=torch.float64))]
+    for p in ps:
+        p.grad = torch.randn_like(p) * torch.tensor([0.01, 1.0, 10.0], dtype=p.dtype).view(
+            -1, *([1] * (p.dim() - 1)))
+    refs = []
+    for k in range(3):
+        qs = [torch.nn.Parameter(p[k].detach().clone()) for p in ps]
+        for q, p in zip(qs, ps):
+            q.grad = p.grad[k].clone()
+        torch.nn.utils.clip_grad_norm_(qs, 0.5)
+        refs.append([q.grad for q in qs])
+    clip_member_grad_norms(ps, 0.5)
+    for k in range(3):
+        for p, r in zip(ps, refs[k]):
+            torch.testing.assert_close(p.grad[k], r, rtol=1e-12, atol=1e-14)

@@ -1,7 +1,7 @@
 """The ``graphlab`` command.
 
     graphlab train CONFIG [key=value ...] [--seeds N | --seed K] [--folds F] [--jobs J]
-                   [--out DIR] [--resume]
+                   [--out DIR] [--resume] [--ensemble [--ensemble-randomness R]]
     graphlab data list
     graphlab report OUT_DIR
 
@@ -33,6 +33,15 @@ def _parser() -> argparse.ArgumentParser:
                         "and summarise over all runs (TU protocol: --folds 10)")
     t.add_argument("--fold", type=int, default=None, help="with --seed: run this one fold")
     t.add_argument("--jobs", type=int, default=1, help="runs to execute concurrently (processes)")
+    t.add_argument("--ensemble", action="store_true",
+                   help="train the seeds as one vmapped ensemble on one device "
+                        "(graphlab.train.ensemble_run): same per-seed outputs; all members use "
+                        "the first seed's split and batch order")
+    t.add_argument("--ensemble-randomness", default="error",
+                   choices=["error", "different", "same"],
+                   help="with --ensemble: random layers (dropout) are refused ('error', "
+                        "default) or draw per-member masks ('different'), which are not those "
+                        "of separate runs")
     t.add_argument("--out", default="runs", help="output directory (default: runs)")
     t.add_argument("--resume", action="store_true",
                    help="continue from the last checkpoint; finished seeds are skipped")
@@ -52,6 +61,10 @@ def _train(args) -> int:
     if args.dry_run:
         print(f"config OK: {args.config}")
         return 0
+    if args.ensemble and args.seed is not None:
+        raise ConfigError("--ensemble trains several seeds at once; use --seeds N, not --seed")
+    if args.ensemble and args.jobs > 1:
+        raise ConfigError("--ensemble runs the seeds in one process; drop --jobs")
     if args.seed is not None:
         rec = run_seed(cfg, args.seed, args.out, resume=args.resume, quiet=args.quiet,
                        fold=args.fold)
@@ -67,6 +80,13 @@ def _train(args) -> int:
     else:
         n = args.seeds if args.seeds is not None else int(cfg.get("seeds", 1))
     folds = list(range(args.folds)) if args.folds is not None else None
+    if args.ensemble:
+        from graphlab.train.ensemble_run import run_ensembles
+        summary = run_ensembles(cfg, list(range(n)), args.out, resume=args.resume,
+                                quiet=args.quiet, folds=folds,
+                                randomness=args.ensemble_randomness)
+        print(format_summary(summary))
+        return 0
     summary = run_seeds(cfg, list(range(n)), args.out, resume=args.resume, jobs=args.jobs,
                         config_path=args.config, overrides=args.overrides, quiet=args.quiet,
                         folds=folds)

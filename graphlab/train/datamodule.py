@@ -17,7 +17,7 @@ from torch_geometric.loader import DataLoader
 from graphlab.data.packed import PackedGraphs, PackedLoader, describe_choice, packing_problem
 
 GRAPH_TASKS = ("graph_classification", "graph_multilabel", "graph_regression")
-NODE_TASKS = ("node_classification",)
+NODE_TASKS = ("node_classification", "node_regression")
 LINK_TASKS = ("link_prediction",)
 REC_TASKS = ("recommendation",)
 SUPPORTED_TASKS = GRAPH_TASKS + NODE_TASKS + LINK_TASKS + REC_TASKS
@@ -74,7 +74,7 @@ class GraphDataModule(L.LightningDataModule):
     def __init__(self, dataset, split: Dict, task: str, batch_size: int = 32,
                  eval_batch_size: Optional[int] = None, num_workers: int = 0, seed: int = 0,
                  link_data: Optional[Dict[str, Data]] = None, loader: str = "auto",
-                 packed_fraction: float = 0.25):
+                 packed_fraction: float = 0.25, device: Optional[torch.device] = None):
         super().__init__()
         if task not in SUPPORTED_TASKS:
             raise ValueError(f"task '{task}' has no trainer yet; supported: {', '.join(SUPPORTED_TASKS)}")
@@ -88,6 +88,8 @@ class GraphDataModule(L.LightningDataModule):
         self._packed: Dict[str, PackedGraphs] = {}
         self._pack_on: Optional[torch.device] = None
         self._pack_decided = False
+        # where to pack when no Trainer is attached (the seed-ensemble runner drives the loaders)
+        self._device = torch.device(device) if device is not None else torch.device("cpu")
 
     # -- graph tasks -------------------------------------------------------------------------
     def _subset(self, key: str) -> IndexedSubset:
@@ -102,7 +104,7 @@ class GraphDataModule(L.LightningDataModule):
         if self.loader == "pyg" or not self.batched:
             return None
         trainer = self.trainer
-        device = trainer.strategy.root_device if trainer is not None else torch.device("cpu")
+        device = trainer.strategy.root_device if trainer is not None else self._device
         name = getattr(self.dataset, "name", type(self.dataset).__name__)
         if self.num_workers > 0 or (trainer is not None and trainer.world_size > 1):
             if self.loader == "packed":

@@ -30,7 +30,7 @@ from graphlab.train.task import GraphTask
 
 #: fields of metrics.json that describe the run rather than its results (they vary run to run)
 RUN_FIELDS = ("wall_time_s", "hardware", "peak_memory_mb", "throughput", "git_sha", "versions",
-              "resumed")
+              "resumed", "ensemble")
 
 
 # --------------------------------------------------------------------------- small utilities
@@ -201,6 +201,8 @@ def dataset_dims(dataset, info, split=None) -> Dict[str, Any]:
         out = int(getattr(dataset, "num_tasks", 0) or data0.y.view(1, -1).size(1))
     elif info.task == "graph_regression":
         out = int(data0.y.view(1, -1).size(1)) if data0 is not None and data0.y is not None else 1
+    elif info.task == "node_regression":  # y [n, T] per graph
+        out = int(data0.y.view(data0.y.size(0), -1).size(1)) if data0 is not None else 1
     else:
         out = None
     edge_dim = None
@@ -215,6 +217,22 @@ def dataset_dims(dataset, info, split=None) -> Dict[str, Any]:
     return {"in_channels": in_channels, "out_channels": out, "edge_dim": edge_dim,
             "node_encoder": info.node_encoder, "edge_encoder": info.edge_encoder or "linear",
             "task_level": "graph" if info.task in GRAPH_TASKS else "node"}
+
+
+def target_std(dataset, train_index) -> torch.Tensor:
+    """Per-target standard deviation (unbiased) of ``y`` over the training graphs' nodes
+    (``mae_normalized``'s scale). Read from the stored tensors, without the loader transform;
+    a constant target gets scale 1 (its normalised MAE is then its plain MAE)."""
+    idx = torch.as_tensor(train_index).view(-1)
+    if idx.dtype == torch.bool:
+        idx = idx.nonzero().view(-1)
+    ys = [dataset.get(int(i)).y for i in idx] if len(dataset) > 1 else \
+        [dataset.get(0).y[idx.long()]]
+    y = torch.cat([t.view(t.size(0), -1) for t in ys]).double()
+    if y.size(0) < 2:
+        raise ValueError("mae_normalized needs at least 2 training targets to estimate a std")
+    std = y.std(0)
+    return torch.where(std > 0, std, torch.ones_like(std))
 
 
 def build_model(cfg: dict, dims: Dict[str, Any]) -> torch.nn.Module:
@@ -237,8 +255,14 @@ def run_name(seed: int, fold: Optional[int] = None) -> str:
 
 
 def run_seed(cfg: dict, seed: int, out_dir: str, resume: bool = False,
-             quiet: bool = False, fold: Optional[int] = None) -> Dict[str, Any]:
-    """Train one seed (of one cross-validation fold); returns and writes its metrics.json."""
+             quiet: bool = False, fold: Optional[int] = None,
+             data_seed: Optional[int] = None) -> Dict[str, Any]:
+    """Train one seed (of one cross-validation fold); returns and writes its metrics.json.
+
+    ``data_seed`` (default: ``seed``) seeds the data side alone: a random split and the order
+    of the training batches. A seed ensemble (``--ensemble``) uses its first seed's data for
+    every member; ``data_seed`` reproduces a member as a separate run."""
+    data_seed = seed if data_seed is None else int(data_seed)
     if fold is not None:
         cfg = {**cfg, "data": {**cfg["data"], "fold": fold}}
     cfg = validate(cfg)
@@ -254,8 +278,8 @@ def run_seed(cfg: dict, seed: int, out_dir: str, resume: bool = False,
             return done  # finished seeds are skipped; time-limited ones continue
     os.makedirs(seed_dir, exist_ok=True)
 
-    L.seed_everything(seed, workers=True, verbose=False)
-    dataset, info, split, link_data = build_data(cfg, seed)
+    L.seed_everything(data_seed, workers=True, verbose=False)
+    dataset, info, split, link_data = build_data(cfg, data_seed)
     dims = dataset_dims(dataset, info, split)
     rec_data = None
     if info.task == "recommendation":
@@ -273,13 +297,14 @@ def run_seed(cfg: dict, seed: int, out_dir: str, resume: bool = False,
     if info.task not in GRAPH_TASKS:
         tcfg.setdefault("log_every_n_steps", 1)
     metric = cfg["task"].get("metric", info.metric)
+    scale = target_std(dataset, split["train"]) if metric == "mae_normalized" else None
     task = GraphTask(model, info.task, metric, ogb_name=getattr(info, "ogb_name", None),
                      optim=cfg["optim"], scheduler=cfg["scheduler"],
                      loss=cfg["task"].get("loss", "auto"), max_epochs=tcfg["max_epochs"],
-                     rec_data=rec_data)
+                     rec_data=rec_data, target_scale=scale)
     dm = GraphDataModule(dataset, split, info.task, batch_size=cfg["data"]["batch_size"],
                          eval_batch_size=cfg["data"].get("eval_batch_size"),
-                         num_workers=cfg["data"].get("num_workers", 0), seed=seed,
+                         num_workers=cfg["data"].get("num_workers", 0), seed=data_seed,
                          link_data=link_data, loader=cfg["data"].get("loader", "auto"))
     loggers = [CSVLogger(seed_dir, name="logs", version=""),
                TensorBoardLogger(seed_dir, name="tb", version="")]
@@ -313,17 +338,25 @@ def run_seed(cfg: dict, seed: int, out_dir: str, resume: bool = False,
         "model": cfg["model"]["name"], "task": info.task, "metric": metric,
         "best_epoch": task.best["epoch"], "epochs": len(task.history),
         "max_epochs": tcfg["max_epochs"], "complete": len(task.history) >= tcfg["max_epochs"],
-        "valid": {metric: task.best[f"valid_{metric}"]},
-        "test": {metric: task.best.get(f"test_{metric}")},
+        "valid": {metric: task.best[f"valid_{metric}"], **_parts(task.best, "valid", metric)},
+        "test": {metric: task.best.get(f"test_{metric}"), **_parts(task.best, "test", metric)},
         "num_parameters": count_parameters(model), "history": task.history, "config": cfg,
         "wall_time_s": wall, "hardware": hardware(), "peak_memory_mb": peak_memory_mb(),
         "throughput": {"train_samples_per_s": task.train_samples / max(task.train_time, 1e-9)},
         "git_sha": git_sha(), "versions": versions(), "resumed": resumed,
     }
+    if scale is not None:
+        record["target_scale"] = scale.tolist()
     if task.best_test_pred is not None:
         atomic_torch_save(task.best_test_pred, os.path.join(seed_dir, "test_predictions.pt"))
     atomic_write_json(metrics_path, record)
     return record
+
+
+def _parts(best: Dict[str, Any], split: str, metric: str) -> Dict[str, float]:
+    """Per-target parts of the metric at the best epoch (``mae_normalized_t0`` ...)."""
+    pre = f"{split}_{metric}_"
+    return {k[len(split) + 1:]: v for k, v in best.items() if k.startswith(pre)}
 
 
 def summarize_seeds(records: List[Dict[str, Any]]) -> Dict[str, Any]:

@@ -1,0 +1,480 @@
+"""``graphlab train CONFIG --seeds K --ensemble``: the ``K`` seeds trained as one vmapped model.
+
+The runner builds member ``k`` exactly as a separate run with ``seeds[k]`` builds its model
+(``lightning.seed_everything(seed)`` then :func:`graphlab.train.run.build_model`), stacks the
+members into a :class:`~graphlab.train.ensemble.SeedEnsemble` and trains them with one forward
+and one backward per batch. For every seed it writes what a separate run writes:
+``seed<k>/metrics.json`` (the same fields, plus ``ensemble``), ``test_predictions.pt`` and
+``logs/metrics.csv``, and ``summary.json`` over the seeds. Metrics, losses, best-epoch selection,
+LR schedules and checkpoint state come from :class:`~graphlab.train.task.GraphTask` (one per
+member, driven without a Lightning ``Trainer``), so they are the trainer's by definition.
+
+What equals a separate run, and what does not:
+
+* **One data order.** All members see the same batches: the split and the shuffling of the
+  *first* seed (``data_seed``, default ``seeds[0]``). A separate run with seed ``s`` splits
+  (where the split is random) and shuffles with ``s``; to compare, run it with
+  ``run_seed(..., data_seed=seeds[0])``. Member ``k`` then follows that run within float
+  tolerance (tests/test_ensemble.py).
+* **Randomness.** With ``randomness='error'`` (default) a model that draws random numbers
+  (dropout > 0) is refused with a :class:`~graphlab.train.config.ConfigError`.
+  ``randomness='different'`` trains it with independent dropout masks per member, which are
+  *not* the masks of the separate runs: the members are then valid seeds, but not equal to
+  separate runs.
+* **Per member**: gradient clipping (``trainer.gradient_clip_val``, by norm over the member's
+  own parameters or by value), LR schedule (one scheduler per member; ``plateau`` reads the
+  member's own validation metric; the optimiser's step is rescaled per member when the LRs
+  differ, exact for SGD/Adam/AdamW whose steps are linear in the LR), best-on-validation
+  selection, history and test predictions.
+* ``trainer.max_time`` is checked at epoch ends (Lightning also stops mid-epoch) and counts
+  this invocation's time only.
+* ``wall_time_s`` of each seed is the ensemble's wall time divided by ``K`` (so the summary's
+  total is the ensemble's); ``ensemble`` in metrics.json holds the whole run's figures.
+
+Checkpoints: ``<experiment>/ensemble[-fold<f>]/last.ckpt`` after every epoch (stacked weights and
+BatchNorm statistics, optimiser, per-member schedulers and GraphTask state, RNG streams);
+``--resume`` continues from it exactly, and skips the run when every seed has finished.
+
+Supported: graph-level tasks and node classification / regression, single device
+(``trainer.accelerator``: auto / cpu / gpu / cuda), ``trainer.precision`` 32 or 64. Anything
+else (link prediction, recommendation, DDP, gradient accumulation, mixed precision, models that
+``vmap`` cannot map) gives a ConfigError naming the problem.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from contextlib import nullcontext
+from types import SimpleNamespace
+from typing import Any, Dict, List, Optional
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+
+from graphlab.train import run as R
+from graphlab.train.config import ConfigError, experiment_name, validate
+from graphlab.train.datamodule import GRAPH_TASKS, NODE_TASKS, GraphDataModule
+from graphlab.train.ensemble import SeedEnsemble
+from graphlab.train.task import GraphTask, _rng_state, _set_rng_state
+
+__all__ = ["run_ensemble", "run_ensembles", "ENSEMBLE_TRAINER_KEYS"]
+
+#: trainer keys the ensemble runner honours (others would change what a separate run does)
+ENSEMBLE_TRAINER_KEYS = ("max_epochs", "gradient_clip_val", "gradient_clip_algorithm",
+                         "precision", "accelerator", "devices", "deterministic",
+                         "enable_progress_bar", "enable_model_summary", "num_sanity_val_steps",
+                         "log_every_n_steps", "check_val_every_n_epoch",
+                         "accumulate_grad_batches", "benchmark", "num_nodes", "max_time")
+
+
+class _MemberOutput(nn.Module):
+    """Stands in for member ``k``'s model inside its GraphTask: returns the slice of the
+    ensemble output set just before the call. Its one parameter only carries the member's
+    LR schedule (an optimiser needs a parameter); it is never updated."""
+
+    def __init__(self):
+        super().__init__()
+        self.lr_probe = nn.Parameter(torch.zeros(1))
+        self.out: Optional[Tensor] = None
+
+    def forward(self, data) -> Tensor:
+        return self.out
+
+
+def _trainer_settings(tcfg: dict) -> Dict[str, Any]:
+    for k, v in tcfg.items():
+        if k not in ENSEMBLE_TRAINER_KEYS:
+            raise ConfigError(f"'trainer.{k}' is not supported with --ensemble (supported: "
+                              f"{', '.join(ENSEMBLE_TRAINER_KEYS)}); run the seeds as separate "
+                              "processes (--jobs) instead")
+    if tcfg.get("check_val_every_n_epoch", 1) != 1:
+        raise ConfigError("'trainer.check_val_every_n_epoch' must be 1 with --ensemble")
+    if tcfg.get("accumulate_grad_batches", 1) != 1:
+        raise ConfigError("'trainer.accumulate_grad_batches' must be 1 with --ensemble")
+    if tcfg.get("num_nodes", 1) != 1:
+        raise ConfigError("'trainer.num_nodes' must be 1 with --ensemble (one device)")
+    prec = str(tcfg.get("precision") if tcfg.get("precision") is not None else "32-true")
+    if prec not in ("32", "32-true", "64", "64-true"):
+        raise ConfigError(f"'trainer.precision' {prec!r} is not supported with --ensemble; use "
+                          "32-true or 64-true")
+    acc = str(tcfg.get("accelerator", "auto"))
+    if acc not in ("auto", "cpu", "gpu", "cuda"):
+        raise ConfigError(f"'trainer.accelerator' {acc!r} is not supported with --ensemble; use "
+                          "auto, cpu, gpu or cuda")
+    dev = tcfg.get("devices", "auto")
+    if dev not in ("auto", 1, "1", None) and not (isinstance(dev, list) and len(dev) == 1):
+        raise ConfigError("'trainer.devices' must be one device with --ensemble (the members "
+                          "share it)")
+    use_cuda = acc in ("gpu", "cuda") or (acc == "auto" and torch.cuda.is_available())
+    if use_cuda and not torch.cuda.is_available():
+        raise ConfigError(f"'trainer.accelerator' is {acc!r} but CUDA is not available")
+    index = dev[0] if isinstance(dev, list) else 0
+    clip = tcfg.get("gradient_clip_val")
+    algo = tcfg.get("gradient_clip_algorithm") or "norm"
+    if algo not in ("norm", "value"):
+        raise ConfigError(f"'trainer.gradient_clip_algorithm' must be norm or value, got {algo!r}")
+    max_time = None
+    if tcfg.get("max_time") is not None:
+        from lightning.pytorch.callbacks import Timer
+        try:
+            max_time = Timer(duration=tcfg["max_time"])._duration
+        except Exception as e:  # noqa: BLE001 - Lightning's parser: one line for the user
+            raise ConfigError(f"'trainer.max_time': {e}") from None
+    return {"device": torch.device("cuda", index) if use_cuda else torch.device("cpu"),
+            "max_time": max_time,
+            "double": prec.startswith("64"), "clip": float(clip) if clip else None,
+            "clip_algorithm": algo, "max_epochs": int(tcfg.get("max_epochs", 100)),
+            "deterministic": tcfg.get("deterministic", "warn")}
+
+
+@torch.no_grad()
+def clip_member_grad_norms(params: List[Tensor], max_norm: float) -> Tensor:
+    """``torch.nn.utils.clip_grad_norm_`` for every member of stacked parameters at once: each
+    member's gradients (slice ``[k]`` of every parameter) are scaled by
+    ``min(1, max_norm / (||g_k||_2 + 1e-6))``. Returns the members' total norms ``[K]``."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return torch.zeros(0)
+    norms = torch.stack([torch.linalg.vector_norm(g.flatten(1), 2, dim=1) for g in grads])
+    total = torch.linalg.vector_norm(norms, 2, dim=0)
+    coef = (max_norm / (total + 1e-6)).clamp(max=1.0)
+    for g in grads:
+        g.mul_(coef.view(-1, *([1] * (g.dim() - 1))).to(g.dtype))
+    return total
+
+
+def _to_double(batch):
+    """Lightning's 64-bit precision plugin casts floating inputs; PyG batches by hand."""
+    for store in batch.stores:
+        for k, v in store.items():
+            if isinstance(v, Tensor) and v.is_floating_point():
+                store[k] = v.double()
+    return batch
+
+
+def _unsupported_model(model_name: str, e: Exception) -> ConfigError:
+    return ConfigError(f"model '{model_name}' cannot be trained as a vmapped ensemble "
+                       f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); run "
+                       "the seeds as separate processes (--jobs) instead")
+
+
+def _write_csv(path: str, history: List[Dict[str, float]]) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    keys: List[str] = []
+    for row in history:
+        keys += [k for k in row if k not in keys]
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        w.writerows(history)
+
+
+def run_ensemble(cfg: dict, seeds: List[int], out_dir: str, resume: bool = False,
+                 quiet: bool = False, fold: Optional[int] = None, randomness: str = "error",
+                 data_seed: Optional[int] = None) -> List[Dict[str, Any]]:
+    """Train ``seeds`` as one vmapped ensemble (of one cross-validation fold); returns and
+    writes one metrics.json record per seed (see the module docstring)."""
+    seeds = [int(s) for s in seeds]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"--ensemble needs distinct seeds, got {seeds}")
+    if randomness not in ("error", "different", "same"):
+        raise ConfigError(f"ensemble randomness must be error, different or same, got "
+                          f"{randomness!r}")
+    if fold is not None:
+        cfg = {**cfg, "data": {**cfg["data"], "fold": fold}}
+    cfg = validate(cfg)
+    data_seed = seeds[0] if data_seed is None else int(data_seed)
+    tset = _trainer_settings(cfg["trainer"])
+    device, max_epochs = tset["device"], tset["max_epochs"]
+    exp_dir = os.path.join(out_dir, experiment_name(cfg))
+    seed_dirs = [os.path.join(exp_dir, R.run_name(s, fold)) for s in seeds]
+    ens_dir = os.path.join(exp_dir, "ensemble" if fold is None else f"ensemble-fold{fold}")
+    last = os.path.join(ens_dir, "last.ckpt")
+    if resume and all(os.path.exists(os.path.join(d, "metrics.json")) for d in seed_dirs):
+        done = []
+        for d in seed_dirs:
+            with open(os.path.join(d, "metrics.json")) as f:
+                done.append(json.load(f))
+        if all(r.get("complete", True) for r in done):
+            return done
+
+    from graphlab import data as gdata
+    task_name = gdata.info(cfg["data"]["name"]).task
+    if task_name not in GRAPH_TASKS + NODE_TASKS:
+        raise ConfigError(f"--ensemble supports graph-level and node tasks, not {task_name} "
+                          f"({cfg['data']['name']}); run the seeds separately (--jobs)")
+
+    # -- data: one split and one order for all members (those of data_seed)
+    L.seed_everything(data_seed, workers=True, verbose=False)
+    dataset, info, split, link_data = R.build_data(cfg, data_seed)
+    dims = R.dataset_dims(dataset, info, split)
+    metric = cfg["task"].get("metric", info.metric)
+    extra: Dict[str, Any] = {}
+    if metric == "mae_normalized" and hasattr(R, "target_std"):
+        extra["target_scale"] = R.target_std(dataset, split["train"])
+
+    # -- members: the weights separate runs build
+    models = []
+    for s in seeds:
+        L.seed_everything(s, workers=True, verbose=False)
+        models.append(R.build_model(cfg, dims))
+    num_parameters = R.count_parameters(models[0])
+    ens = SeedEnsemble(models, seeds=seeds, randomness=randomness)
+    del models
+    ens = ens.double() if tset["double"] else ens.float()
+    ens = ens.to(device)
+    tasks = []
+    for _ in seeds:
+        t = GraphTask(_MemberOutput(), info.task, metric, ogb_name=getattr(info, "ogb_name", None),
+                      optim=cfg["optim"], scheduler=cfg["scheduler"],
+                      loss=cfg["task"].get("loss", "auto"), max_epochs=max_epochs, **extra)
+        t.log = lambda *a, **k: None  # no Lightning logger attached; history is kept by the task
+        tasks.append(t)
+
+    # -- optimisation: one optimiser over the stacked weights, built by the trainer's code (its
+    # LR is set at every step from the members' schedules); one LR schedule per member
+    conf = GraphTask(ens, info.task, metric, optim=cfg["optim"],
+                     max_epochs=max_epochs).configure_optimizers()
+    opt = conf if isinstance(conf, torch.optim.Optimizer) else conf["optimizer"]
+    params = list(ens.parameters())
+    probes = []  # (probe optimiser, scheduler or None, interval, monitor) per member
+    for t in tasks:
+        conf = t.configure_optimizers()
+        if isinstance(conf, torch.optim.Optimizer):
+            probes.append((conf, None, "epoch", None))
+            continue
+        spec = conf["lr_scheduler"]
+        spec = spec if isinstance(spec, dict) else {"scheduler": spec}
+        probes.append((conf["optimizer"], spec["scheduler"], spec.get("interval", "epoch"),
+                       spec.get("monitor")))
+
+    dm = GraphDataModule(dataset, split, info.task, batch_size=cfg["data"]["batch_size"],
+                         eval_batch_size=cfg["data"].get("eval_batch_size"),
+                         num_workers=cfg["data"].get("num_workers", 0), seed=data_seed,
+                         link_data=link_data, loader=cfg["data"].get("loader", "auto"),
+                         device=device)
+    train_loader, val_loaders = dm.train_dataloader(), dm.val_dataloader()
+
+    start_epoch, resumed = 0, False
+    if resume and os.path.exists(last):
+        st = torch.load(last, map_location=device, weights_only=False)
+        if st["seeds"] != seeds or st["data_seed"] != data_seed:
+            raise ConfigError(f"{last} holds seeds {st['seeds']} (data seed {st['data_seed']}), "
+                              f"not {seeds} (data seed {data_seed}); use another --out")
+        ens.load_state_dict(st["ensemble"])
+        opt.load_state_dict(st["optimizer"])
+        for (popt, sched, _, _), t, ps in zip(probes, tasks, st["members"]):
+            popt.load_state_dict(ps["optimizer"])
+            if sched is not None:
+                sched.load_state_dict(ps["scheduler"])
+            t.on_load_checkpoint(ps)
+        start_epoch, resumed = int(st["epoch"]), True
+        _set_rng_state(st["rng"])
+    else:
+        L.seed_everything(data_seed, workers=True, verbose=False)
+
+    if tset["deterministic"]:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # as Lightning does
+        torch.use_deterministic_algorithms(True, warn_only=tset["deterministic"] == "warn")
+    dtype_ctx = (lambda: _DefaultDtype(torch.float64)) if tset["double"] else nullcontext
+    K = len(seeds)
+    vmapped_loss = [True]
+
+    def loss_of(out: Tensor, y: Tensor) -> Tensor:
+        """``[K]``: the task's loss of every member (the same GraphTask._loss for all), mapped
+        with vmap (one kernel per op, no per-member sync), else member by member."""
+        if vmapped_loss[0]:
+            try:
+                return torch.func.vmap(tasks[0]._loss, in_dims=(0, None))(out, y)
+            except (RuntimeError, NotImplementedError):
+                vmapped_loss[0] = False
+        return torch.stack([tasks[0]._loss(o, y) for o in out])
+    fake = [SimpleNamespace(sanity_checking=False, world_size=1, current_epoch=0, global_rank=0,
+                            optimizers=[p[0]]) for p in probes]
+    for t, f in zip(tasks, fake):
+        t.trainer = f
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    t_wall = time.perf_counter()
+    for epoch in range(start_epoch, max_epochs):
+        for f in fake:
+            f.current_epoch = epoch
+        # ---- train
+        ens.train()
+        for t in tasks:
+            t.on_train_epoch_start()
+        if hasattr(getattr(train_loader, "sampler", None), "set_epoch"):
+            train_loader.sampler.set_epoch(epoch)
+        loss_sum = torch.zeros(K, dtype=torch.float64, device=device)
+        n_sum = 0
+        t0 = time.perf_counter()
+        for step, batch in enumerate(train_loader):
+            batch = batch.to(device)
+            if tset["double"]:
+                batch = _to_double(batch)
+            with dtype_ctx():
+                try:
+                    out = ens(batch)  # [K, ...]
+                except ValueError as e:
+                    if "randomness" in str(e):
+                        raise ConfigError(f"model.dropout > 0 (or another random layer) with "
+                                          f"--ensemble: {e}") from None
+                    raise
+                except (RuntimeError, NotImplementedError) as e:
+                    if "vmap" in str(e) or "atching rule" in str(e):  # not the model's own bug
+                        raise _unsupported_model(cfg["model"]["name"], e) from e
+                    raise
+                if info.task in NODE_TASKS:
+                    m = tasks[0]._node_mask(batch, "train")
+                    losses, n = loss_of(out[:, m], batch.y[m]), int(m.sum())
+                else:
+                    losses, n = loss_of(out, batch.y), int(batch.num_graphs)
+            opt.zero_grad(set_to_none=True)
+            losses.sum().backward()
+            if tset["clip"]:
+                if tset["clip_algorithm"] == "norm":
+                    clip_member_grad_norms(params, tset["clip"])
+                else:
+                    torch.nn.utils.clip_grad_value_(params, tset["clip"])
+            lrs = [p[0].param_groups[0]["lr"] for p in probes]
+            ref = max(lrs)
+            for g in opt.param_groups:
+                g["lr"] = ref
+            if ref > 0 and any(lr != ref for lr in lrs):
+                ratio = torch.tensor([lr / ref for lr in lrs], device=device)
+                before = [p.detach().clone() for p in params]
+                opt.step()
+                with torch.no_grad():
+                    for p, b in zip(params, before):
+                        r = ratio.view(-1, *([1] * (p.dim() - 1))).to(p.dtype)
+                        p.copy_(b + (p - b) * r)
+            else:
+                opt.step()
+            for popt, sched, interval, _ in probes:
+                if sched is not None and interval == "step":
+                    popt.step()  # no gradients: only marks the step for the scheduler
+                    sched.step()
+            loss_sum += losses.detach().double() * n
+            n_sum += n
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        dt = time.perf_counter() - t0
+        sums = loss_sum.cpu().tolist()
+        for k, t in enumerate(tasks):
+            if not math.isfinite(sums[k]):
+                raise FloatingPointError(f"seed {seeds[k]}: non-finite training loss in epoch "
+                                         f"{epoch}: check the inputs for NaN features or lower "
+                                         "the learning rate")
+            t._epoch_loss = [sums[k], n_sum]
+            t.train_samples += n_sum
+            t.train_time += dt
+
+        # ---- validate and test (every epoch, as the trainer does); best on validation
+        ens.eval()
+        with torch.no_grad(), dtype_ctx():
+            for i, loader in enumerate(val_loaders):
+                for bi, batch in enumerate(loader):
+                    batch = batch.to(device)
+                    if tset["double"]:
+                        batch = _to_double(batch)
+                    out = ens(batch)
+                    for k, t in enumerate(tasks):
+                        t.model.out = out[k]
+                        t.validation_step(batch, bi, i)
+        for t in tasks:
+            t.model.out = None
+            t.on_validation_epoch_end()
+        for (popt, sched, interval, monitor), t in zip(probes, tasks):
+            if sched is None or interval != "epoch":
+                continue
+            popt.step()
+            if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                sched.step(t.history[-1][f"valid_{metric}"])
+            else:
+                sched.step()
+        # ---- checkpoint (the whole ensemble; every member's task state)
+        os.makedirs(ens_dir, exist_ok=True)
+        members = []
+        for (popt, sched, _, _), t in zip(probes, tasks):
+            ck: Dict[str, Any] = {"optimizer": popt.state_dict(),
+                                  "scheduler": sched.state_dict() if sched is not None else None}
+            t.on_save_checkpoint(ck)
+            members.append(ck)
+        R.atomic_torch_save({"seeds": seeds, "data_seed": data_seed, "epoch": epoch + 1,
+                             "ensemble": ens.state_dict(), "optimizer": opt.state_dict(),
+                             "members": members, "rng": _rng_state()}, last)
+        if not quiet:
+            vals = [t.history[-1][f"valid_{metric}"] for t in tasks]
+            print(f"ensemble epoch {epoch}: valid {metric} mean {sum(vals) / K:.4f} "
+                  f"(min {min(vals):.4f}, max {max(vals):.4f}), {dt:.2f} s train")
+        if tset["max_time"] is not None and time.perf_counter() - t_wall >= tset["max_time"]:
+            break  # time limit, checked at epoch ends: records say complete=false; --resume
+    wall = time.perf_counter() - t_wall
+
+    # ---- per-seed outputs, as a separate run writes them
+    records = []
+    hw, sha, vers, mem = R.hardware(), R.git_sha(), R.versions(), R.peak_memory_mb()
+    for k, (s, t, d) in enumerate(zip(seeds, tasks, seed_dirs)):
+        if t.best is None:
+            raise RuntimeError("training finished without a validation epoch; check max_epochs")
+        parts = {sp: {key[len(sp) + 1:]: v for key, v in t.best.items()
+                      if key.startswith(f"{sp}_{metric}_")} for sp in ("valid", "test")}
+        rec = {
+            "experiment": experiment_name(cfg), "seed": s, "fold": fold,
+            "dataset": cfg["data"]["name"], "model": cfg["model"]["name"], "task": info.task,
+            "metric": metric, "best_epoch": t.best["epoch"], "epochs": len(t.history),
+            "max_epochs": max_epochs, "complete": len(t.history) >= max_epochs,
+            "valid": {metric: t.best[f"valid_{metric}"], **parts["valid"]},
+            "test": {metric: t.best.get(f"test_{metric}"), **parts["test"]},
+            "num_parameters": num_parameters, "history": t.history, "config": cfg,
+            "wall_time_s": wall / K, "hardware": hw, "peak_memory_mb": mem,
+            "throughput": {"train_samples_per_s": t.train_samples / max(t.train_time, 1e-9)},
+            "git_sha": sha, "versions": vers, "resumed": resumed,
+            "ensemble": {"seeds": seeds, "member": k, "data_seed": data_seed,
+                         "randomness": randomness, "wall_time_s": wall,
+                         "train_samples_per_s": K * t.train_samples / max(t.train_time, 1e-9),
+                         "checkpoint": os.path.relpath(last, d)},
+        }
+        if "target_scale" in extra:
+            rec["target_scale"] = extra["target_scale"].tolist()
+        os.makedirs(d, exist_ok=True)
+        if t.best_test_pred is not None:
+            R.atomic_torch_save(t.best_test_pred, os.path.join(d, "test_predictions.pt"))
+        _write_csv(os.path.join(d, "logs", "metrics.csv"), t.history)
+        R.atomic_write_json(os.path.join(d, "metrics.json"), rec)
+        records.append(rec)
+    return records
+
+
+class _DefaultDtype:
+    """``torch.set_default_dtype`` for a block (Lightning's 64-bit precision forward context)."""
+
+    def __init__(self, dtype: torch.dtype):
+        self.dtype = dtype
+
+    def __enter__(self):
+        self.old = torch.get_default_dtype()
+        torch.set_default_dtype(self.dtype)
+
+    def __exit__(self, *exc):
+        torch.set_default_dtype(self.old)
+
+
+def run_ensembles(cfg: dict, seeds: List[int], out_dir: str, resume: bool = False,
+                  quiet: bool = False, folds: Optional[List[int]] = None,
+                  randomness: str = "error") -> Dict[str, Any]:
+    """One ensemble of ``seeds`` per cross-validation fold (or one, without folds); writes and
+    returns ``summary.json`` over all runs, as :func:`graphlab.train.run.run_seeds` does."""
+    cfg = validate(cfg)
+    records: List[Dict[str, Any]] = []
+    for fold in (folds if folds is not None else [None]):
+        records += run_ensemble(cfg, seeds, out_dir, resume=resume, quiet=quiet, fold=fold,
+                                randomness=randomness)
+    summary = R.summarize_seeds(records)
+    summary["ensemble"] = True
+    R.atomic_write_json(os.path.join(out_dir, experiment_name(cfg), "summary.json"), summary)
+    return summary
