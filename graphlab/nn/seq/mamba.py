@@ -7,6 +7,7 @@ from typing import Optional, Tuple
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from graphlab.nn.seq.base import SequenceCore, causal_depthwise_conv, conv_step
 from graphlab.nn.seq.ssm.naive import selective_transition
@@ -87,6 +88,10 @@ class Mamba(SequenceCore):
         allow_neg_eigval (bool): map :math:`\bar A` into :math:`(-1, 1)`. (default ``False``)
         chunk_size (int): chunk length of the parallel scan. (default ``64``)
         use_fast_path (bool): dispatch to mamba-ssm on CUDA when possible. (default ``True``)
+        recompute (bool): on the torch path, keep no scan states for the backward pass and
+            recompute them there (:func:`torch.utils.checkpoint.checkpoint`): activation memory
+            drops from about :math:`2\log_2(T)` tensors of shape :math:`(B, L, E, N)` per layer to
+            the layer's inputs, for one extra scan in the backward pass. (default ``False``)
 
     Shapes:
         - **input:** ``x`` :math:`(B, L, D)`, ``mask`` :math:`(B, L)` (bool, right-padded) or ``None``
@@ -95,7 +100,8 @@ class Mamba(SequenceCore):
 
     def __init__(self, d_model: int, d_state: int = 16, d_conv: int = 4, expand: int = 2,
                  dt_rank: Optional[int] = None, dt_min: float = 1e-3, dt_max: float = 1e-1,
-                 allow_neg_eigval: bool = False, chunk_size: int = 64, use_fast_path: bool = True):
+                 allow_neg_eigval: bool = False, chunk_size: int = 64, use_fast_path: bool = True,
+                 recompute: bool = False):
         super().__init__(d_model)
         for name, val in (("d_state", d_state), ("d_conv", d_conv), ("expand", expand),
                           ("chunk_size", chunk_size)):
@@ -108,6 +114,7 @@ class Mamba(SequenceCore):
         self.dt_rank = math.ceil(d_model / 16) if dt_rank is None else int(dt_rank)
         self.dt_min, self.dt_max = dt_min, dt_max
         self.allow_neg_eigval, self.chunk_size, self.use_fast_path = allow_neg_eigval, chunk_size, use_fast_path
+        self.recompute = bool(recompute)
         E = self.d_inner
         self.in_proj = nn.Linear(d_model, 2 * E, bias=False)
         self.conv_weight = nn.Parameter(torch.empty(E, d_conv))
@@ -154,6 +161,9 @@ class Mamba(SequenceCore):
             y = fast(u.transpose(1, 2).contiguous(), delta.transpose(1, 2).contiguous(), A.float(),
                      Bm.transpose(1, 2).contiguous(), Cm.transpose(1, 2).contiguous(), self.D.float(),
                      z=z.transpose(1, 2).contiguous(), delta_softplus=False).transpose(1, 2)
+        elif self.recompute and torch.is_grad_enabled():
+            y = checkpoint(selective_scan, u, delta, A, Bm, Cm, self.D, z, self.allow_neg_eigval,
+                           self.chunk_size, use_reentrant=False)
         else:
             y = selective_scan(u, delta, A, Bm, Cm, self.D, z, self.allow_neg_eigval, self.chunk_size)
         return self.out_proj(y)
