@@ -32,7 +32,8 @@ def write_report(out_dir: str) -> str:
         s = summarize({"valid": [r["valid"][m] for r in recs],
                        "test": [r["test"][m] for r in recs if r["test"][m] is not None]})
         fmt = lambda k: f"{s[k]['mean']:.4f} ± {s[k]['std']:.4f}" if k in s else "–"  # noqa: E731
-        lines.append(f"| {recs[0]['experiment']} | {recs[0]['dataset']} | {recs[0]['model']} | "
+        name = os.path.basename(exp)  # the folder: runs renamed after the fact keep their label
+        lines.append(f"| {name} | {recs[0]['dataset']} | {recs[0]['model']} | "
                      f"{recs[0]['num_parameters']:,} | {len(recs)} | {m} | {fmt('valid')} | "
                      f"{fmt('test')} | {recs[0]['epochs']} |")
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
@@ -45,7 +46,7 @@ def write_report(out_dir: str) -> str:
         axes[0].set(xlabel="epoch", ylabel="train loss")
         axes[1].set(xlabel="epoch", ylabel=f"valid {m}")
         axes[1].legend(fontsize=7)
-        fig.suptitle(recs[0]["experiment"])
+        fig.suptitle(name)
         fig.tight_layout()
         png = os.path.join(exp, "curves.png")
         fig.savefig(png, dpi=100)
