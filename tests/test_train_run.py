@@ -239,3 +239,26 @@ def test_python_api_fit_without_yaml(data_root, tmp_path):
     assert rec["epochs"] == 1 and rec["dataset"] == "motifs" and 0 <= rec["test"]["accuracy"] <= 1
     from graphlab.registry import MODELS
     assert not any(n.startswith("_fit_") for n in MODELS.names())
+
+
+def test_task_compile_gives_the_same_run(data_root, tmp_path):
+    """``task.compile`` compiles the model in place (state_dict keys unchanged, so checkpoints
+    and resume work) and trains to the same numbers; ``aot_eager`` keeps the test fast on CPU
+    (the default backend, inductor, goes through the same code)."""
+    plain = run_seed(_cfg(epochs=2), 0, str(tmp_path / "plain"), quiet=True)
+    cfg = {**_cfg(epochs=2), "task": {"compile": {"backend": "aot_eager", "dynamic": True}}}
+    comp = run_seed(cfg, 0, str(tmp_path / "comp"), quiet=True)
+    for split in ("valid", "test"):
+        for k, v in plain[split].items():
+            assert comp[split][k] == pytest.approx(v, abs=1e-4), (split, k)
+    ckpt = torch.load(os.path.join(tmp_path, "comp", "t", "seed0", "checkpoints", "last.ckpt"),
+                      weights_only=False)
+    assert not any("_orig_mod" in k for k in ckpt["state_dict"])
+
+
+def test_task_compile_bad_options_are_config_errors():
+    from graphlab.train.config import ConfigError, validate
+    with pytest.raises(ConfigError, match="task.compile"):
+        validate({**_cfg(), "task": {"compile": {"bakcend": "eager"}}})
+    with pytest.raises(ConfigError, match="task.compile"):
+        validate({**_cfg(), "task": {"compile": "yes"}})

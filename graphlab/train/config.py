@@ -22,6 +22,7 @@ import types
 import typing
 from typing import Any, Dict, List, Mapping
 
+import torch
 import yaml
 
 
@@ -49,7 +50,7 @@ SCHEDULERS = {
 }
 TOP_KEYS = ("experiment", "seeds", "data", "model", "optim", "scheduler", "trainer", "task",
             "wandb")
-TASK_KEYS = {"metric": str, "loss": str, "embed_dim": int}
+TASK_KEYS = {"metric": str, "loss": str, "embed_dim": int, "compile": (bool, dict)}
 
 
 def _did_you_mean(key: str, choices) -> str:
@@ -298,6 +299,8 @@ def validate(cfg: dict) -> dict:
         if key not in TASK_KEYS:
             raise _unknown("task", key, TASK_KEYS)
         _check_type("task", key, value, TASK_KEYS[key])
+        if key == "compile" and isinstance(value, dict):
+            _check_against_signature("task.compile", value, torch.compile, skip=("model",))
     return cfg
 
 

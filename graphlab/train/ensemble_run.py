@@ -188,6 +188,9 @@ def run_ensemble(cfg: dict, seeds: List[int], out_dir: str, resume: bool = False
         cfg = {**cfg, "data": {**cfg["data"], "fold": fold}}
     cfg = validate(cfg)
     data_seed = seeds[0] if data_seed is None else int(data_seed)
+    if cfg["task"].get("compile"):
+        raise ConfigError("'task.compile' is not supported with --ensemble (vmap over a compiled "
+                          "model); run the seeds as separate processes (--jobs) to compile")
     tset = _trainer_settings(cfg["trainer"])
     device, max_epochs = tset["device"], tset["max_epochs"]
     exp_dir = os.path.join(out_dir, experiment_name(cfg))

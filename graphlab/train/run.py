@@ -288,6 +288,9 @@ def run_seed(cfg: dict, seed: int, out_dir: str, resume: bool = False,
         rec_data["graph"] = bipartite_graph(split["train"], split["num_users"], split["num_items"])
     L.seed_everything(seed, workers=True, verbose=False)  # model init independent of data prep
     model = build_model(cfg, dims)
+    compile_cfg = cfg["task"].get("compile", False)
+    if compile_cfg:  # in place (nn.Module.compile): state_dict keys and checkpoints unchanged
+        model.compile(**({} if compile_cfg is True else dict(compile_cfg)))
     tcfg = dict(cfg["trainer"])
     tcfg.setdefault("max_epochs", 100)
     tcfg.setdefault("deterministic", "warn")
