@@ -114,3 +114,25 @@ def write_json(path: str, meta: dict, results: List[dict]) -> None:
 
 def command_line() -> str:
     return " ".join([os.path.basename(sys.executable)] + sys.argv)
+
+
+def make_optimizer(net, lr: float, steps: int):
+    """AdamW (weight decay 0.01) with a one-cycle schedule over ``steps``: the setup both
+    benchmark scripts use for every model, so a learning-rate sweep means the same thing."""
+    import torch
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.01)
+    if steps < 8:  # one-cycle needs a few steps per phase; smoke runs keep a constant lr
+        return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps,
+                                                pct_start=min(0.5, max(0.1, 2 / steps)))
+    return opt, sched
+
+
+def optimizer_step(net, opt, sched, loss) -> None:
+    """Backward, gradient clipping at norm 1, optimizer and schedule step."""
+    import torch
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+    opt.step()
+    sched.step()

@@ -42,20 +42,6 @@ import os
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repo root
 
 
-def _seq_without_pyg() -> None:
-    """``graphlab.nn``'s ``__init__`` imports PyG, which ``graphlab.nn.seq`` does not need: on a GPU
-    box without torch_geometric, register ``graphlab.nn`` as a bare package so the cores import."""
-    try:
-        import torch_geometric  # noqa: F401
-    except ImportError:
-        import types
-        import graphlab
-        pkg = types.ModuleType("graphlab.nn")
-        pkg.__path__ = [os.path.join(os.path.dirname(graphlab.__file__), "nn")]
-        sys.modules.setdefault("graphlab.nn", pkg)
-
-
-_seq_without_pyg()
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402

@@ -63,7 +63,8 @@ from torch import nn
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [_HERE, os.path.dirname(_HERE)]  # scripts/ (for _grid) and the repo root
-from _grid import add_grid_args, budget_left, command_line, run_grid, worker_device, write_json  # noqa: E402
+from _grid import (add_grid_args, budget_left, command_line, make_optimizer,  # noqa: E402
+                   optimizer_step, run_grid, worker_device, write_json)
 
 from graphlab.nn.seq import build_seq_core  # noqa: E402
 
@@ -149,9 +150,7 @@ def train_run(cfg: dict) -> dict:
     core, kw = MODELS[cfg["model"]]
     torch.manual_seed(seed)
     net = Net(core, dict(kw, d_state=cfg["d_state"]), cfg["d"], cfg["layers"], cfg["classes"]).to(device)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg["lr"], weight_decay=0.01)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg["lr"], total_steps=cfg["steps"],
-                                                pct_start=min(0.5, max(0.1, 2 / cfg["steps"])))
+    opt, sched = make_optimizer(net, cfg["lr"], cfg["steps"])
     gen = torch.Generator().manual_seed(1000 + seed)
     steps, status, t_train = 0, "ok", time.time()
     for step in range(cfg["steps"]):
@@ -160,11 +159,7 @@ def train_run(cfg: dict) -> dict:
             break
         u, y = make_signals(cfg["batch"], L, templates, cfg["max_freq"], gen)
         loss = F.cross_entropy(net(u.to(device)), y.to(device))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-        opt.step()
-        sched.step()
+        optimizer_step(net, opt, sched, loss)
         steps = step + 1
     train_s = time.time() - t_train
     net.eval()

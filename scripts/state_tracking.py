@@ -71,7 +71,8 @@ from torch import nn
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [_HERE, os.path.dirname(_HERE)]  # scripts/ (for _grid) and the repo root
-from _grid import add_grid_args, budget_left, command_line, run_grid, worker_device, write_json  # noqa: E402
+from _grid import (add_grid_args, budget_left, command_line, make_optimizer,  # noqa: E402
+                   optimizer_step, run_grid, worker_device, write_json)
 
 from graphlab.nn.seq import build_seq_core  # noqa: E402
 
@@ -203,9 +204,7 @@ def train_run(cfg: dict) -> dict:
     torch.manual_seed(seed)
     gen = torch.Generator(device=device).manual_seed(1000 + seed)
     net = Net(task, core, kw, cfg["d"], cfg["layers"]).to(device)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg["lr"], weight_decay=0.01)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg["lr"], total_steps=cfg["steps"],
-                                                pct_start=min(0.5, max(0.1, 2 / cfg["steps"])))
+    opt, sched = make_optimizer(net, cfg["lr"], cfg["steps"])
     B = cfg["batch"]
     pos = torch.arange(L, device=device)
     steps, status, loss_v = 0, "ok", float("nan")
@@ -224,11 +223,7 @@ def train_run(cfg: dict) -> dict:
             labels = labels.masked_fill(~keep, -1)
         logits = net(tokens, mask)
         loss = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-1)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-        opt.step()
-        sched.step()
+        optimizer_step(net, opt, sched, loss)
         steps = step + 1
         if step % 200 == 0 or step == cfg["steps"] - 1:
             loss_v = loss.item()

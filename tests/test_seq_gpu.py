@@ -12,28 +12,12 @@ The CPU test of the call plumbing (fla's signatures and preconditions) is tests/
 """
 from __future__ import annotations
 
-import os
-import sys
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 
-def _seq_without_pyg() -> None:
-    """``graphlab.nn``'s ``__init__`` imports PyG, which ``graphlab.nn.seq`` does not need: on a GPU
-    box without torch_geometric, register ``graphlab.nn`` as a bare package so the cores import."""
-    try:
-        import torch_geometric  # noqa: F401
-    except ImportError:
-        import types
-        import graphlab
-        pkg = types.ModuleType("graphlab.nn")
-        pkg.__path__ = [os.path.join(os.path.dirname(graphlab.__file__), "nn")]
-        sys.modules.setdefault("graphlab.nn", pkg)
-
-
-_seq_without_pyg()
 
 from graphlab.nn.seq import DeltaNet, DeltaProduct, Mamba  # noqa: E402
 from graphlab.nn.seq.delta.chunk import (_fla_ops, chunk_delta_product, delta_product,  # noqa: E402

@@ -18,10 +18,11 @@ from typing import Any
 
 import networkx as nx
 import torch
-from torch_geometric.data import Data, InMemoryDataset
+from torch_geometric.data import Data
 from torch_geometric.utils import from_networkx
 
 from graphlab.data.cache import AtomicProcessMixin
+from graphlab.data.generated import GeneratedDataset
 from graphlab.data.catalog import DatasetInfo, DatasetSpec, _register
 
 
@@ -35,26 +36,7 @@ def _motif(kind: int) -> nx.Graph:
     return g
 
 
-class _Generated(InMemoryDataset):
-    """A dataset generated from a seed: no raw files, one processed file per parameter set."""
-
-    def __init__(self, root: str, transform=None, pre_transform=None, **kwargs: Any):
-        super().__init__(root, transform, pre_transform, **kwargs)
-        self.load(self.processed_paths[0])
-
-    @property
-    def raw_file_names(self):
-        return []
-
-    @property
-    def processed_file_names(self):
-        return ["data.pt"]
-
-    def download(self) -> None:  # generated, nothing to fetch
-        pass
-
-
-class MotifGraphs(_Generated):
+class MotifGraphs(GeneratedDataset):
     """Graph classification by attached motif (see module docstring)."""
 
     def __init__(self, root: str, num_graphs: int = 600, gen_seed: int = 0, transform=None,
@@ -86,7 +68,7 @@ class MotifGraphs(_Generated):
         self.save(graphs, self.processed_paths[0])
 
 
-class BAShapes(_Generated):
+class BAShapes(GeneratedDataset):
     """BA-Shapes node classification (see module docstring)."""
 
     def __init__(self, root: str, gen_seed: int = 0, transform=None, pre_transform=None,

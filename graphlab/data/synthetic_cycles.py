@@ -39,8 +39,10 @@ import networkx as nx
 import numpy as np
 import torch
 from torch import Tensor
-from torch_geometric.data import Data, InMemoryDataset
+from torch_geometric.data import Data
 from torch_geometric.utils import from_networkx
+
+from graphlab.data.generated import GeneratedDataset
 
 #: cycle lengths counted, in target-column order
 CYCLE_LENGTHS = (3, 4, 5, 6)
@@ -85,7 +87,7 @@ def random_graph(rng: np.random.Generator, min_nodes: int = 10, max_nodes: int =
     return H
 
 
-class CycleCounts(InMemoryDataset):
+class CycleCounts(GeneratedDataset):
     """The ``cycles`` dataset (see module docstring).
 
     Args:
@@ -106,23 +108,11 @@ class CycleCounts(InMemoryDataset):
         self.num_graphs_, self.gen_seed = int(num_graphs), int(gen_seed)
         self.min_nodes, self.max_nodes = int(min_nodes), int(max_nodes)
         super().__init__(root, transform, pre_transform, **kwargs)
-        self.load(self.processed_paths[0])
-
-    @property
-    def raw_file_names(self):
-        return []
-
-    @property
-    def processed_file_names(self):
-        return ["data.pt"]
 
     @property
     def processed_dir(self) -> str:
         return osp.join(self.root, f"processed_n{self.num_graphs_}_s{self.gen_seed}_"
                                    f"v{self.min_nodes}-{self.max_nodes}")
-
-    def download(self) -> None:  # generated, nothing to fetch
-        pass
 
     def process(self) -> None:
         rng = np.random.default_rng(self.gen_seed)
