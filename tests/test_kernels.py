@@ -74,6 +74,24 @@ def test_spmm_forward_backward(backend, reduce, wkind):
         torch.testing.assert_close(a, b)
 
 
+@needs_triton
+@pytest.mark.parametrize("wkind", ["edge", "heads"])
+def test_spmm_weight_backward_source_hub(wkind):
+    """The fused backward (x and edge-weight gradients from one pass over the transposed CSR)
+    on a graph whose source hub (out-degree 40) is split into several chunks."""
+    ei, n = make_graph(13)
+    ei = torch.cat([ei, torch.stack([torch.full((40,), 1), torch.arange(40) % n])], 1)
+    x = torch.randn(n, 2, 3, dtype=DT, requires_grad=True)
+    w = _weight(wkind, ei.size(1))
+    ref = spmm_ref(ei, x, w, "mean", n)
+    g = torch.randn_like(ref)
+    want = torch.autograd.grad(ref, (x, w), g)
+    K.set_backend("triton")
+    got = torch.autograd.grad(K.spmm(ei, x, w, "mean"), (x, w), g)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b)
+
+
 @pytest.mark.parametrize("reduce", ["sum", "mean", "max"])
 def test_spmm_gradcheck_torch(reduce):
     ei, n = make_graph(2, n=6, e=10)
@@ -264,6 +282,16 @@ def test_auto_dispatch_picks_fastest_and_respects_candidates(monkeypatch):
     assert dispatch.pick("spmm", dev, ("k",), two) == "triton"
     K.set_backend("torch")
     assert dispatch.pick("spmm", dev, ("k",), three) == "torch"
+    K.set_backend(None)
+    # a path that fails (e.g. a kernel this GPU / Triton cannot compile) is skipped with a warning
+    def broken():
+        raise RuntimeError("PTX compilation failed")
+    dispatch.clear_choices()
+    with pytest.warns(RuntimeWarning, match="'triton' path of spmm failed"):
+        assert dispatch.pick("spmm", dev, ("b",), {"triton": broken, "torch": lambda: "torch"}) == "torch"
+    with pytest.raises(RuntimeError, match="PTX"):
+        dispatch.pick(
+            "spmm", dev, ("c",), {"triton": broken, "cusparse": broken})
     dispatch.clear_choices()
 
 

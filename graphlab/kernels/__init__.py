@@ -3,6 +3,8 @@
 from graphlab.kernels.csr import CSR, to_csr, clear_csr_cache
 from graphlab.kernels.dispatch import set_backend, forced_backend, choices
 from graphlab.kernels.functional import spmm, sddmm, segment_softmax, sparse_attention
+from graphlab.kernels.functional import gat_attention
 
 __all__ = ["CSR", "to_csr", "clear_csr_cache", "set_backend", "forced_backend", "choices",
-           "spmm", "sddmm", "segment_softmax", "sparse_attention"]
+           "spmm", "sddmm", "segment_softmax", "sparse_attention",
+           "gat_attention"]

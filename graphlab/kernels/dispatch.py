@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Callable, Dict, Optional
 
 import torch
@@ -90,7 +91,18 @@ def pick(op: str, device: torch.device, key: tuple, candidates: Dict[str, Callab
         return hit
     if torch.cuda.is_current_stream_capturing():
         return "triton" if "triton" in candidates else next(iter(candidates))
-    best = min(candidates, key=lambda name: _time(candidates[name]))
+    times, errors = {}, {}
+    for name, thunk in candidates.items():
+        try:
+            times[name] = _time(thunk)
+        except Exception as e:  # noqa: BLE001 - e.g. a Triton kernel this GPU / Triton cannot build
+            errors[name] = e
+    if not times:
+        raise next(iter(errors.values()))
+    for name, e in errors.items():
+        warnings.warn(f"graphlab.kernels: the {name!r} path of {op} failed on {device} and is not "
+                      f"used ({type(e).__name__}: {str(e)[:200]})", RuntimeWarning, stacklevel=2)
+    best = min(times, key=times.get)
     _CHOICES[full] = best
     return best
 

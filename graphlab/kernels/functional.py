@@ -179,8 +179,9 @@ def sparse_attention(edge_index_or_csr, logits: Tensor, value: Tensor,
     Scores go through an online softmax and straight into the weighted sum, so neither the
     ``E x H x C`` weighted messages nor the attention matrix is stored; the backward pass
     recomputes the coefficients from the per-row log-sum-exp. Compute the scores with cheap
-    ``E x H`` ops, e.g. GAT: ``leaky_relu(a_src[j] + a_dst[i])`` or transformer:
-    ``sddmm(edge_index, q, k) / sqrt(C)``.
+    ``E x H`` ops, e.g. transformer: ``sddmm(edge_index, q, k) / sqrt(C)``; for GAT scores
+    ``leaky_relu(a_src[j] + a_dst[i])`` use :func:`gat_attention`, which builds them inside the
+    kernel.
 
     Args:
         edge_index_or_csr: ``(2, E)`` edge index or a :class:`CSR`.
@@ -208,3 +209,62 @@ def sparse_attention(edge_index_or_csr, logits: Tensor, value: Tensor,
                                      csr.col_t, csr.perm_t, lg,
                                      _flat(value), heads)
     return out.view(csr.num_dst, *value.shape[1:])
+
+
+def gat_attention(edge_index_or_csr, x: Tensor, a_src: Tensor, a_dst: Tensor,
+                  negative_slope: float = 0.2, num_nodes: NumNodes = None) -> Tensor:
+    r"""GAT mode of :func:`sparse_attention`: the scores are computed inside the kernel.
+
+    .. math::
+        e_{(j,i),h} = \mathrm{LeakyReLU}\big(a^{\mathrm{src}}_{j,h} + a^{\mathrm{dst}}_{i,h}\big),
+        \qquad
+        \mathbf{out}_{i,h} = \sum_{j \in \mathcal{N}(i)} \mathrm{softmax}_j(e_{(j,i),h})\,
+        \mathbf{x}_{j,h}
+
+    (Veličković et al., "Graph Attention Networks", https://arxiv.org/abs/1710.10903; with
+    ``a_src = (x * att_src).sum(-1)`` and ``a_dst = (x * att_dst).sum(-1)`` this is the
+    aggregation of PyG's ``GATConv``.) The forward reads only the per-node terms and never
+    builds an ``E x H`` tensor. Triton path: the backward is one pass over the cached transposed
+    CSR (one program per source node and head), which recomputes the coefficients from the
+    per-row log-sum-exp and gives the gradients of ``x`` and ``a_src`` as per-source sums and of
+    ``a_dst`` by atomic adds (float32 accumulation; its last bits can differ between runs).
+    Nodes without incoming edges get zeros; self-loops and duplicate edges count as edges.
+
+    Args:
+        edge_index_or_csr: ``(2, E)`` edge index or a :class:`CSR`.
+        x: projected source features ``(N_src, H, C)`` (or ``(N_src, C)`` for one head).
+        a_src: source score terms ``(N_src, H)`` (``(N_src,)`` for one head).
+        a_dst: target score terms ``(N_dst, H)`` (``(N_dst,)`` for one head).
+        negative_slope: slope of the leaky ReLU for negative scores.
+        num_nodes: defaults to ``(x.size(0), a_dst.size(0))``.
+
+    Shapes:
+        ``x (N_src, H, C)``, ``a_src (N_src, H)``, ``a_dst (N_dst, H)`` -> ``(N_dst, H, C)``
+        (``(N_src, C)``, ``(N_src,)``, ``(N_dst,)`` -> ``(N_dst, C)``).
+    """
+    for name, t in (("x", x), ("a_src", a_src), ("a_dst", a_dst)):
+        _check_float(name, t)
+    if x.dim() not in (2, 3):
+        raise ValueError(f"x must be (N, H, C) or (N, C), got {tuple(x.shape)}")
+    heads = x.size(1) if x.dim() == 3 else 1
+    want = a_src.dim() == x.dim() - 1 and a_dst.dim() == x.dim() - 1 and \
+        (x.dim() == 2 or (a_src.size(1) == heads and a_dst.size(1) == heads))
+    if not want or a_src.size(0) != x.size(0):
+        raise ValueError(f"a_src / a_dst must be (N_src, H) / (N_dst, H) for x (N_src, H, C) "
+                         f"(or (N,) for x (N, C)), got a_src {tuple(a_src.shape)}, "
+                         f"a_dst {tuple(a_dst.shape)}, x {tuple(x.shape)}")
+    if not isinstance(negative_slope, (int, float)) or negative_slope != negative_slope:
+        raise ValueError(f"negative_slope must be a number, got {negative_slope!r}")
+    if num_nodes is None and not isinstance(edge_index_or_csr, CSR):
+        num_nodes = (x.size(0), a_dst.size(0))
+    csr = to_csr(edge_index_or_csr, num_nodes)
+    if x.size(0) != csr.num_src or a_dst.size(0) != csr.num_dst:
+        raise ValueError(f"x / a_dst have {x.size(0)} / {a_dst.size(0)} rows, the graph has "
+                         f"{csr.num_src} sources / {csr.num_dst} targets")
+    dt = x.dtype
+    out, _ = ops.gat_attention_op(csr.rowptr, csr.col, csr.row, csr.colptr, csr.row_t,
+                                  csr.col_t, csr.perm_t,
+                                  a_src.reshape(-1, heads).to(dt).contiguous(),
+                                  a_dst.reshape(-1, heads).to(dt).contiguous(), _flat(x), heads,
+                                  float(negative_slope))
+    return out.view(csr.num_dst, *x.shape[1:])

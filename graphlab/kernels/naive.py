@@ -62,3 +62,11 @@ def sparse_attention_ref(edge_index: Tensor, logits: Tensor, value: Tensor,
     alpha = segment_softmax_ref(edge_index, logits, n)
     return spmm_ref(edge_index, value.reshape(value.size(0), -1), alpha, "sum", n).reshape(
         n, *value.shape[1:])
+
+
+def gat_attention_ref(edge_index: Tensor, x: Tensor, a_src: Tensor, a_dst: Tensor,
+                      negative_slope: float = 0.2) -> Tensor:
+    """GAT aggregation with the scores ``leaky_relu(a_src[j] + a_dst[i])`` built per edge."""
+    src, dst = edge_index
+    logits = torch.nn.functional.leaky_relu(a_src[src] + a_dst[dst], negative_slope)
+    return sparse_attention_ref(edge_index, logits, x, a_dst.size(0))

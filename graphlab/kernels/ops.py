@@ -126,16 +126,48 @@ def _spmm_backward(ctx, g_out, g_arg):
     if ctx.reduce == "mean":
         deg = (rowptr[1:] - rowptr[:-1]).clamp(min=1).to(g.dtype)
         g = g / deg[:, None]
-    if need_x:
+    if need_x and need_w:
+        gx, gw = spmm_bwd_xw(rowptr, col, row, colptr, row_t, col_t, perm_t, weight, g, x,
+                             heads)
+    elif need_x:
         w_t = weight[perm_t.long()].contiguous() if weight is not None else None
         gx = spmm_fwd(colptr, row_t, col_t, w_t, g, "sum")[0]
-    if need_w:
+    elif need_w:
         gw = sddmm_fwd(rowptr, row, col, g, x, heads)
+    if need_w:
         gw = (gw.view(-1) if weight.dim() == 1 else gw).to(weight.dtype)
     return None, None, None, None, None, None, None, gw, gx, None
 
 
 spmm_op.register_autograd(_spmm_backward, setup_context=_spmm_setup)
+
+
+@torch.library.custom_op("graphlab::spmm_bwd_xw", mutates_args=())
+def spmm_bwd_xw(rowptr: Tensor, col: Tensor, row: Tensor, colptr: Tensor, row_t: Tensor,
+                col_t: Tensor, perm_t: Tensor, weight: Tensor, g: Tensor, x: Tensor,
+                heads: int) -> Tuple[Tensor, Tensor]:
+    """Both gradients of a weighted sum SpMM (no autograd): ``(gx, gw (E, heads), CSR order)``.
+
+    Paths: ``triton`` is one fused pass over the transposed CSR (heads of at most
+    ``FUSED_BWD_MAX_C`` features); ``torch`` is the two separate ops, a transposed
+    :func:`spmm_fwd` and a row-wise :func:`sddmm_fwd`, each dispatched on its own.
+    """
+    def separate():
+        w_t = weight[perm_t.long()].contiguous()
+        gx = spmm_fwd(colptr, row_t, col_t, w_t, g, "sum")[0]
+        return gx, sddmm_fwd(rowptr, row, col, g, x, heads)
+
+    cands = {}
+    if _triton_ok(x) and x.size(1) // max(heads, 1) <= tk.FUSED_BWD_MAX_C:
+        cands["triton"] = lambda: tk.spmm_bwd_xw(colptr, row_t, perm_t, weight, g, x, heads)
+    cands["torch"] = separate
+    key = problem_key(x.dtype, x.size(1), col.numel(), rowptr.numel() - 1, heads)
+    return cands[pick("spmm_bwd_xw", x.device, key, cands)]()
+
+
+@spmm_bwd_xw.register_fake
+def _(rowptr, col, row, colptr, row_t, col_t, perm_t, weight, g, x, heads):
+    return torch.empty_like(x), x.new_empty(col.size(0), heads)
 
 
 # ----------------------------------------------------------------------------------- SDDMM
@@ -297,3 +329,73 @@ def _attention_backward(ctx, g_out, g_lse):
 
 
 sparse_attention_op.register_autograd(_attention_backward, setup_context=_attention_setup)
+
+
+# ------------------------------------------------------------- GAT-mode fused sparse attention
+@torch.library.custom_op("graphlab::gat_attention_bwd", mutates_args=())
+def gat_attention_bwd(rowptr: Tensor, col: Tensor, row: Tensor, colptr: Tensor, row_t: Tensor,
+                      col_t: Tensor, perm_t: Tensor, a_src: Tensor, a_dst: Tensor, value: Tensor,
+                      lse: Tensor, g: Tensor, delta: Tensor, heads: int,
+                      negative_slope: float) -> Tuple[Tensor, Tensor, Tensor]:
+    """Raw GAT-mode backward (no autograd): ``(g_value, g_a_src, g_a_dst)``."""
+    cands = {}
+    if _triton_ok(value):
+        cands["triton"] = lambda: tk.gat_attention_bwd(colptr, row_t, a_src, a_dst, value, lse,
+                                                       g, delta, heads, negative_slope)
+    cands["torch"] = lambda: tops.gat_attention_bwd(rowptr, col, row, colptr, row_t, col_t,
+                                                    perm_t, a_src, a_dst, value, lse, g, delta,
+                                                    heads, negative_slope)
+    key = problem_key(value.dtype, value.size(1), col.numel(), rowptr.numel() - 1, heads)
+    return cands[pick("gat_attention_bwd", value.device, key, cands)]()
+
+
+@gat_attention_bwd.register_fake
+def _(rowptr, col, row, colptr, row_t, col_t, perm_t, a_src, a_dst, value, lse, g, delta, heads,
+      negative_slope):
+    return torch.empty_like(value), torch.empty_like(a_src), torch.empty_like(a_dst)
+
+
+@torch.library.custom_op("graphlab::gat_attention", mutates_args=())
+def gat_attention_op(rowptr: Tensor, col: Tensor, row: Tensor, colptr: Tensor, row_t: Tensor,
+                     col_t: Tensor, perm_t: Tensor, a_src: Tensor, a_dst: Tensor, value: Tensor,
+                     heads: int, negative_slope: float) -> Tuple[Tensor, Tensor]:
+    """Fused GAT aggregation with the scores ``leaky_relu(a_src[j] + a_dst[i])`` computed per
+    edge inside the kernel; returns ``(out, lse)``."""
+    cands = {}
+    if _triton_ok(value):
+        cands["triton"] = lambda: tk.attention_fwd(rowptr, col, None, value, heads,
+                                                   gat=(a_src, a_dst, negative_slope))
+    cands["torch"] = lambda: tops.gat_attention_fwd(rowptr, col, row, a_src, a_dst, value, heads,
+                                                    negative_slope)
+    key = problem_key(value.dtype, value.size(1), col.numel(), rowptr.numel() - 1, heads)
+    return cands[pick("gat_attention", value.device, key, cands)]()
+
+
+@gat_attention_op.register_fake
+def _(rowptr, col, row, colptr, row_t, col_t, perm_t, a_src, a_dst, value, heads, negative_slope):
+    n = rowptr.size(0) - 1
+    return value.new_empty(n, value.size(1)), value.new_empty(n, heads, dtype=_lse_dtype(value))
+
+
+def _gat_setup(ctx, inputs, output):
+    rowptr, col, row, colptr, row_t, col_t, perm_t, a_src, a_dst, value, heads, slope = inputs
+    ctx.heads, ctx.slope = heads, slope
+    ctx.save_for_backward(rowptr, col, row, colptr, row_t, col_t, perm_t, a_src, a_dst, value,
+                          output[0], output[1])
+
+
+def _gat_backward(ctx, g_out, g_lse):
+    rowptr, col, row, colptr, row_t, col_t, perm_t, a_src, a_dst, value, out, lse = \
+        ctx.saved_tensors
+    heads = ctx.heads
+    g = g_out.contiguous()
+    n = out.size(0)
+    delta = (g.to(lse.dtype) * out.to(lse.dtype)).view(n, heads, -1).sum(-1)
+    gv, ga_src, ga_dst = gat_attention_bwd(rowptr, col, row, colptr, row_t, col_t, perm_t, a_src,
+                                           a_dst, value, lse, g, delta, heads, ctx.slope)
+    need = ctx.needs_input_grad
+    return (None, None, None, None, None, None, None, ga_src if need[7] else None,
+            ga_dst if need[8] else None, gv if need[9] else None, None, None)
+
+
+gat_attention_op.register_autograd(_gat_backward, setup_context=_gat_setup)

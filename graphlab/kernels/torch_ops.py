@@ -87,6 +87,40 @@ def attention_bwd_logit(row: Tensor, col: Tensor, logit: Tensor, lse: Tensor, do
     return (alpha * (dot - delta.index_select(0, row_l))).to(logit.dtype)
 
 
+def gat_logit(row: Tensor, col: Tensor, a_src: Tensor, a_dst: Tensor, negative_slope: float,
+              acc: torch.dtype):
+    """``(z, leaky_relu(z))`` with ``z[e, h] = a_src[col_e, h] + a_dst[row_e, h]`` (``E x H``)."""
+    z = a_src.to(acc).index_select(0, col.long()) + a_dst.to(acc).index_select(0, row.long())
+    return z, torch.nn.functional.leaky_relu(z, negative_slope)
+
+
+def gat_attention_fwd(rowptr: Tensor, col: Tensor, row: Tensor, a_src: Tensor, a_dst: Tensor,
+                      value: Tensor, heads: int, negative_slope: float):
+    """PyG-style GAT aggregation: ``E x H`` scores, softmax, ``E x F`` messages, scatter."""
+    acc = torch.float64 if value.dtype == torch.float64 else torch.float32
+    _, logit = gat_logit(row, col, a_src, a_dst, negative_slope, acc)
+    return attention_fwd(rowptr, col, row, logit, value, heads)
+
+
+def gat_attention_bwd(rowptr: Tensor, col: Tensor, row: Tensor, colptr: Tensor, row_t: Tensor,
+                      col_t: Tensor, perm_t: Tensor, a_src: Tensor, a_dst: Tensor, value: Tensor,
+                      lse: Tensor, g: Tensor, delta: Tensor, heads: int, negative_slope: float):
+    """``(g_value, g_a_src, g_a_dst)``: the chain rule through softmax and leaky ReLU, with
+    ``index_add_`` for the per-node sums."""
+    acc = lse.dtype
+    row_l, col_l = row.long(), col.long()
+    z, logit = gat_logit(row, col, a_src, a_dst, negative_slope, acc)
+    alpha = torch.exp(logit - lse.index_select(0, row_l))
+    dot = sddmm(row, col, g, value, heads).to(acc)
+    slope = torch.where(z > 0, torch.ones_like(z), torch.full_like(z, negative_slope))
+    dz = alpha * (dot - delta.index_select(0, row_l)) * slope
+    ga_dst = dz.new_zeros(a_dst.size(0), heads).index_add_(0, row_l, dz)
+    ga_src = dz.new_zeros(a_src.size(0), heads).index_add_(0, col_l, dz)
+    alpha_t = alpha.index_select(0, perm_t.long()).to(value.dtype)
+    gv, _ = spmm(colptr, row_t, col_t, alpha_t, g, "sum")
+    return gv, ga_src.to(value.dtype), ga_dst.to(value.dtype)
+
+
 # --------------------------------------------------------------------------------- cuSPARSE
 def cusparse_ok(weight, x: Tensor, reduce: str, forced: bool = False,
                 max_row: Optional[Callable[[], int]] = None) -> bool:

@@ -17,6 +17,13 @@ per-edge tensor has ``H`` heads, feature ``f`` belonging to head ``f // C``.
 * ``attention``: one program per (row chunk, head): online softmax over the logits fused with the
   weighted sum of the source rows, so the ``E x F`` weighted messages never exist; it writes the
   row's log-sum-exp for the backward pass (split rows merge their partial max / sum / vector).
+  GAT mode computes the logits ``leaky_relu(a_src[j] + a_dst[i])`` inside the same kernel.
+* ``gat_attention_bwd``: the GAT-mode backward in one pass over the transposed CSR (one program
+  per (source chunk, head)): value and ``a_src`` gradients as per-source sums, ``a_dst``
+  gradient by atomic adds.
+* ``spmm_bwd_xw``: both gradients of a weighted sum SpMM in one pass over the transposed CSR;
+  the ``g[i]`` tile loaded for the feature gradient also gives the edge-weight gradient
+  ``<g[i], x[j]>`` (instead of a transposed SpMM plus a separate row-wise SDDMM).
 
 Under ``TRITON_INTERPRET=1`` (CPU tests) or ``GRAPHLAB_TRITON_AUTOTUNE=0`` each autotuner gets a
 single config.
@@ -400,12 +407,15 @@ def segment_softmax_bwd(rowptr, y, dy):
         triton.Config({"BLOCK_E": 32}, num_warps=4),
         triton.Config({"BLOCK_E": 16}, num_warps=4),
     ]),
-    key=["C", "HEADS", "BLOCK_C"],
+    key=["C", "HEADS", "BLOCK_C", "GAT"],
 )
 @triton.jit
 def _attention_fwd_kernel(rowptr, chunk_row, chunk_start, slot, col, logit, v, out, lse,
-                          pm, ps, pacc, C, CHUNK_E, HEADS: tl.constexpr,
+                          pm, ps, pacc, a_src, a_dst, C, CHUNK_E, HEADS: tl.constexpr,
+                          GAT: tl.constexpr, SLOPE: tl.constexpr,
                           ACC64: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_C: tl.constexpr):
+    """With ``GAT`` the logits are not read but computed from the per-node terms,
+    ``leaky_relu(a_src[col_e, h] + a_dst[row, h], SLOPE)``, so no ``E x H`` tensor is read."""
     k = tl.program_id(0)
     h = tl.program_id(1)
     r = tl.load(chunk_row + k).to(tl.int64)
@@ -418,12 +428,18 @@ def _attention_fwd_kernel(rowptr, chunk_row, chunk_start, slot, col, logit, v, o
     m = tl.full([BLOCK_E], float("-inf"), acc_t)  # per-lane running max, merged at the end
     s = tl.zeros([BLOCK_E], acc_t)
     acc = tl.zeros([BLOCK_E, BLOCK_C], acc_t)
+    if GAT:
+        ad = tl.load(a_dst + r * HEADS + h).to(acc_t)
     for e0 in range(start, end, BLOCK_E):
         offs_e = e0 + tl.arange(0, BLOCK_E)
         emask = offs_e < end
-        l = tl.load(logit + offs_e.to(tl.int64) * HEADS + h, mask=emask,
-                    other=float("-inf")).to(acc_t)
         c = tl.load(col + offs_e, mask=emask, other=0).to(tl.int64)
+        if GAT:
+            z = tl.load(a_src + c * HEADS + h, mask=emask, other=0.0).to(acc_t) + ad
+            l = tl.where(emask, tl.where(z > 0, z, z * SLOPE), float("-inf"))
+        else:
+            l = tl.load(logit + offs_e.to(tl.int64) * HEADS + h, mask=emask,
+                        other=float("-inf")).to(acc_t)
         vals = tl.load(v + c[:, None] * (HEADS * C) + h * C + offs_c[None, :],
                        mask=emask[:, None] & cmask[None, :], other=0.0).to(acc_t)
         m_new = tl.maximum(m, l)
@@ -481,8 +497,12 @@ def _attention_combine_kernel(split_rows, split_ptr, pm, ps, pacc, out, lse, C,
              mask=offs_c == 0)
 
 
-def attention_fwd(rowptr, col, logit, value, heads: int):
-    """Fused ``out[i,h] = sum_e softmax_i(logit)[e,h] * value[col_e, h]`` and row log-sum-exp."""
+def attention_fwd(rowptr, col, logit, value, heads: int, gat=None):
+    """Fused ``out[i,h] = sum_e softmax_i(logit)[e,h] * value[col_e, h]`` and row log-sum-exp.
+
+    ``gat=(a_src, a_dst, negative_slope)`` computes the logits in the kernel,
+    ``logit[e, h] = leaky_relu(a_src[col_e, h] + a_dst[row_e, h])`` (``logit`` is then unused).
+    """
     n_dst = rowptr.numel() - 1
     C = value.size(1) // heads
     out = value.new_empty(n_dst, heads * C)
@@ -498,9 +518,11 @@ def attention_fwd(rowptr, col, logit, value, heads: int):
     ps = torch.empty(n_slots, heads, dtype=acc, device=value.device)
     pacc = torch.empty(n_slots, heads, max(C, 1), dtype=acc, device=value.device)
     block_c = max(triton.next_power_of_2(C), 1)
+    a_src, a_dst, slope = gat if gat is not None else (value, value, 0.0)
     _attention_fwd_kernel[(chunk_row.numel(), heads)](
-        rowptr, chunk_row, chunk_start, slot, col, logit, value, out, lse, pm, ps, pacc, C, CHUNK,
-        HEADS=heads, ACC64=value.dtype == torch.float64, BLOCK_C=block_c)
+        rowptr, chunk_row, chunk_start, slot, col, logit if logit is not None else value, value,
+        out, lse, pm, ps, pacc, a_src, a_dst, C, CHUNK, HEADS=heads, GAT=gat is not None,
+        SLOPE=float(slope), ACC64=value.dtype == torch.float64, BLOCK_C=block_c)
     if split_rows.numel():
         _attention_combine_kernel[(split_rows.numel(), heads)](
             split_rows, split_ptr, pm, ps, pacc, out, lse, C, HEADS=heads,
@@ -512,3 +534,183 @@ def attention_bwd_logit(rowptr, col, logit, lse, dout, value, delta, heads: int)
     """``dlogit[e, h] = alpha[e, h] * (<dout_i, v_j> - delta_i)`` without an ``E x F`` tensor."""
     return _sddmm_rows(rowptr, col, dout, value, heads, torch.empty_like(logit),
                        attn=(logit, lse, delta))
+
+
+# ----------------------------------------------------------------- GAT-mode attention backward
+@triton.autotune(
+    configs=_configs([
+        triton.Config({"BLOCK_E": 16}, num_warps=2),
+        triton.Config({"BLOCK_E": 32}, num_warps=4),
+        triton.Config({"BLOCK_E": 16}, num_warps=4),
+    ]),
+    key=["C", "HEADS", "BLOCK_C"],
+    reset_to_zero=["ga_dst"],  # atomically accumulated: zeroed between autotuning runs
+)
+@triton.jit
+def _gat_bwd_kernel(colptr, chunk_row, chunk_start, slot, row_t, a_src, a_dst, lse, delta, g, v,
+                    gv, ga_src, ga_dst, pgv, pga, C, CHUNK_E, HEADS: tl.constexpr,
+                    SLOPE: tl.constexpr, ACC64: tl.constexpr, BLOCK_E: tl.constexpr,
+                    BLOCK_C: tl.constexpr):
+    """Whole GAT-mode backward in one pass over the transposed CSR: one program per
+    (source chunk, head) keeps ``v[j]`` and ``a_src[j]`` in registers and streams ``g[i]`` of
+    the targets ``i`` that ``j`` sends to. Per edge it recomputes
+    ``alpha = exp(leaky_relu(a_src[j] + a_dst[i]) - lse[i])`` and from the same ``g[i]`` tile
+    both ``gv[j] += alpha * g[i]`` and ``dz = alpha * (<g[i], v[j]> - delta[i]) * lrelu'(z)``;
+    ``ga_src[j] = sum dz`` stays in registers, ``ga_dst[i] += dz`` is an atomic add (float32 /
+    float64 buffer, zero-initialised)."""
+    k = tl.program_id(0)
+    h = tl.program_id(1)
+    j = tl.load(chunk_row + k).to(tl.int64)
+    start = tl.load(chunk_start + k)
+    end = tl.minimum(start + CHUNK_E, tl.load(colptr + j + 1))
+    sl = tl.load(slot + k)
+    acc_t = tl.float64 if ACC64 else tl.float32
+    offs_c = tl.arange(0, BLOCK_C)
+    cmask = offs_c < C
+    xj = tl.load(v + j * (HEADS * C) + h * C + offs_c, mask=cmask, other=0.0).to(acc_t)
+    asj = tl.load(a_src + j * HEADS + h).to(acc_t)
+    acc = tl.zeros([BLOCK_E, BLOCK_C], acc_t)
+    gs = tl.zeros([BLOCK_E], acc_t)
+    for e0 in range(start, end, BLOCK_E):
+        offs_e = e0 + tl.arange(0, BLOCK_E)
+        emask = offs_e < end
+        i = tl.load(row_t + offs_e, mask=emask, other=0).to(tl.int64)
+        ad = tl.load(a_dst + i * HEADS + h, mask=emask, other=0.0).to(acc_t)
+        ls = tl.load(lse + i * HEADS + h, mask=emask, other=0.0).to(acc_t)
+        dl = tl.load(delta + i * HEADS + h, mask=emask, other=0.0).to(acc_t)
+        gi = tl.load(g + i[:, None] * (HEADS * C) + h * C + offs_c[None, :],
+                     mask=emask[:, None] & cmask[None, :], other=0.0).to(acc_t)
+        z = asj + ad
+        pos = z > 0
+        alpha = tl.where(emask, tl.exp(tl.where(pos, z, z * SLOPE) - ls), 0.0)
+        acc += alpha[:, None] * gi
+        dot = tl.sum(gi * xj[None, :], axis=1)
+        dz = alpha * (dot - dl)
+        dz = tl.where(emask, tl.where(pos, dz, dz * SLOPE), 0.0)
+        gs += dz
+        tl.atomic_add(ga_dst + i * HEADS + h, dz, mask=emask, sem="relaxed")
+    res = tl.sum(acc, axis=0)
+    gsum = tl.sum(gs, axis=0)
+    slv = tl.zeros([BLOCK_C], tl.int32) + sl
+    whole = cmask & (slv < 0)
+    partial = cmask & (slv >= 0)
+    so = tl.maximum(slv, 0).to(tl.int64)
+    tl.store(pgv + so * (HEADS * C) + h * C + offs_c, res, mask=partial)
+    tl.store(gv + j * (HEADS * C) + h * C + offs_c, res.to(gv.dtype.element_ty), mask=whole)
+    first = offs_c == 0
+    gvec = tl.zeros([BLOCK_C], acc_t) + gsum
+    tl.store(pga + so * HEADS + h, gvec, mask=(slv >= 0) & first)
+    tl.store(ga_src + j * HEADS + h + offs_c * 0, gvec.to(ga_src.dtype.element_ty),
+             mask=(slv < 0) & first)
+
+
+def gat_attention_bwd(colptr, row_t, a_src, a_dst, value, lse, g, delta, heads: int,
+                      negative_slope: float):
+    """Gradients ``(g_value, g_a_src, g_a_dst)`` of the GAT-mode attention (see
+    :func:`_gat_bwd_kernel`); ``g_a_dst`` is accumulated with atomics (float32 / float64), so its
+    last bits may vary between runs when a target has several incoming edges."""
+    n_src = colptr.numel() - 1
+    n_dst = a_dst.size(0)
+    F = value.size(1)
+    C = F // max(heads, 1)
+    acc = _acc_dtype(value.dtype)
+    gv = torch.empty_like(value)
+    ga_src = torch.empty(n_src, heads, dtype=value.dtype, device=value.device)
+    ga_dst = torch.zeros(n_dst, heads, dtype=acc, device=value.device)
+    if n_src == 0 or heads == 0:
+        return gv, ga_src, ga_dst.to(value.dtype)
+    chunk_row, chunk_start, slot, split_rows, split_ptr, n_slots = schedule(colptr)
+    n_slots = max(n_slots, 1)
+    pgv = torch.empty(n_slots, F, dtype=acc, device=value.device)
+    pga = torch.empty(n_slots, heads, dtype=acc, device=value.device)
+    block_c = max(triton.next_power_of_2(C), 1)
+    acc64 = value.dtype == torch.float64
+    _gat_bwd_kernel[(chunk_row.numel(), heads)](
+        colptr, chunk_row, chunk_start, slot, row_t, a_src, a_dst, lse, delta, g, value,
+        gv, ga_src, ga_dst, pgv, pga, C, CHUNK, HEADS=heads, SLOPE=float(negative_slope),
+        ACC64=acc64, BLOCK_C=block_c)
+    if split_rows.numel():
+        for part, out, width in ((pgv, gv, F), (pga, ga_src, heads)):
+            if width == 0:
+                continue
+            _spmm_combine_kernel[(split_rows.numel(), triton.cdiv(width, 128))](
+                colptr, split_rows, split_ptr, part, part, out, out, width, REDUCE=0,
+                ACC64=acc64, BLOCK_F=min(triton.next_power_of_2(width), 128))
+    return gv, ga_src, ga_dst.to(value.dtype)
+
+
+# ------------------------------------------------------- fused SpMM backward (features + weights)
+@triton.autotune(
+    configs=_configs([
+        triton.Config({"BLOCK_E": 16}, num_warps=4),
+        triton.Config({"BLOCK_E": 32}, num_warps=4),
+        triton.Config({"BLOCK_E": 16}, num_warps=2),
+        triton.Config({"BLOCK_E": 32}, num_warps=8),
+        triton.Config({"BLOCK_E": 8}, num_warps=2),
+    ]),
+    key=["C", "HEADS", "BLOCK_C"],
+)
+@triton.jit
+def _spmm_bwd_xw_kernel(colptr, chunk_row, chunk_start, slot, row_t, perm_t, w, g, x, gx, gw,
+                        pgx, C, CHUNK_E, HEADS: tl.constexpr, ACC64: tl.constexpr,
+                        BLOCK_E: tl.constexpr, BLOCK_C: tl.constexpr):
+    """Both gradients of ``out = A_w @ x`` in one pass over the transposed CSR: one program per
+    (source chunk, head) keeps ``x[j]`` in registers and streams ``g[i]`` for the targets ``i``
+    of ``j``'s out-edges; the same ``g[i]`` tile gives ``gx[j] += w_e * g[i]`` and the edge-weight
+    gradient ``gw[e] = <g[i], x[j]>``, written straight to the edge's CSR slot ``perm_t[p]``."""
+    k = tl.program_id(0)
+    h = tl.program_id(1)
+    j = tl.load(chunk_row + k).to(tl.int64)
+    start = tl.load(chunk_start + k)
+    end = tl.minimum(start + CHUNK_E, tl.load(colptr + j + 1))
+    sl = tl.load(slot + k)
+    acc_t = tl.float64 if ACC64 else tl.float32
+    offs_c = tl.arange(0, BLOCK_C)
+    cmask = offs_c < C
+    xj = tl.load(x + j * (HEADS * C) + h * C + offs_c, mask=cmask, other=0.0).to(acc_t)
+    acc = tl.zeros([BLOCK_E, BLOCK_C], acc_t)
+    for e0 in range(start, end, BLOCK_E):
+        offs_e = e0 + tl.arange(0, BLOCK_E)
+        emask = offs_e < end
+        i = tl.load(row_t + offs_e, mask=emask, other=0).to(tl.int64)
+        e = tl.load(perm_t + offs_e, mask=emask, other=0).to(tl.int64)
+        we = tl.load(w + e * HEADS + h, mask=emask, other=0.0).to(acc_t)
+        gi = tl.load(g + i[:, None] * (HEADS * C) + h * C + offs_c[None, :],
+                     mask=emask[:, None] & cmask[None, :], other=0.0).to(acc_t)
+        acc += we[:, None] * gi
+        dot = tl.sum(gi * xj[None, :], axis=1)
+        tl.store(gw + e * HEADS + h, dot.to(gw.dtype.element_ty), mask=emask)
+    res = tl.sum(acc, axis=0)
+    slv = tl.zeros([BLOCK_C], tl.int32) + sl
+    so = tl.maximum(slv, 0).to(tl.int64)
+    tl.store(pgx + so * (HEADS * C) + h * C + offs_c, res, mask=cmask & (slv >= 0))
+    tl.store(gx + j * (HEADS * C) + h * C + offs_c, res.to(gx.dtype.element_ty),
+             mask=cmask & (slv < 0))
+
+
+FUSED_BWD_MAX_C = 256  # wider heads keep the two-kernel backward (accumulator tile too large)
+
+
+def spmm_bwd_xw(colptr, row_t, perm_t, weight, g, x, heads: int):
+    """``(gx, gw)`` of ``out[i] = sum_e w_e * x[col_e]``: ``gx = A_w^T g`` and
+    ``gw[e, h] = <g[row_e, h], x[col_e, h]>`` (CSR order, ``(E, heads)``), from one kernel."""
+    n_src = colptr.numel() - 1
+    F = x.size(1)
+    C = F // max(heads, 1)
+    acc = _acc_dtype(x.dtype)
+    gx = torch.empty_like(x)
+    gw = x.new_empty(perm_t.numel(), heads)
+    if n_src == 0 or F == 0:
+        return gx.zero_(), gw.zero_()
+    chunk_row, chunk_start, slot, split_rows, split_ptr, n_slots = schedule(colptr)
+    pgx = torch.empty(max(n_slots, 1), F, dtype=acc, device=x.device)
+    acc64 = x.dtype == torch.float64
+    _spmm_bwd_xw_kernel[(chunk_row.numel(), heads)](
+        colptr, chunk_row, chunk_start, slot, row_t, perm_t, weight, g, x, gx, gw, pgx, C, CHUNK,
+        HEADS=heads, ACC64=acc64, BLOCK_C=max(triton.next_power_of_2(C), 1))
+    if split_rows.numel():
+        block_f = min(triton.next_power_of_2(F), 128)
+        _spmm_combine_kernel[(split_rows.numel(), triton.cdiv(F, block_f))](
+            colptr, split_rows, split_ptr, pgx, pgx, gx, gx, F, REDUCE=0, ACC64=acc64,
+            BLOCK_F=block_f)
+    return gx, gw
