@@ -101,7 +101,13 @@ def train_timed(args, seeds, device, ensemble, barrier=None):
         seed_everything(seeds[0])
         model = make_model(args)
     model = model.to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    if args.compile and ensemble:
+        raise SystemExit("--compile: not for the ensemble mode (the vmapped graph recompiles for "
+                         "every batch size); use --modes single processes")
+    if args.compile:  # as task.compile: the forward compiled in place, dynamic shapes
+        model.compile(dynamic=True, mode=None if args.compile == "default" else args.compile)
+    fused = args.fused_adam and device.type == "cuda"
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, **({"fused": True} if fused else {}))
     epoch(model, opt, loader, 0, device, args.max_steps, ensemble)  # warm-up (allocator, cuDNN)
     if barrier is not None:
         ready_dir, k = barrier
@@ -152,6 +158,9 @@ def main():
                     help="cap the steps per epoch (0: whole epochs); times are extrapolated")
     ap.add_argument("--modes", nargs="+", default=["single", "processes", "ensemble"],
                     choices=["single", "processes", "ensemble"])
+    ap.add_argument("--compile", default=None, nargs="?", const="default",
+                    help="compile the model (torch.compile mode, e.g. max-autotune-no-cudagraphs)")
+    ap.add_argument("--fused-adam", action="store_true", help="Adam(fused=True) on CUDA")
     ap.add_argument("--json", default=None, help="write the results here")
     ap.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--barrier", default=None, help=argparse.SUPPRESS)

@@ -99,14 +99,17 @@ class _GNN(nn.Module):
     def conv(self, i: int, x: Tensor, data) -> Tensor:
         raise NotImplementedError
 
-    def between_layers(self, i: int, x: Tensor, data) -> Tensor:
+    def between_layers(self, i: int, x: Tensor, data, state: dict) -> Tensor:
+        """Hook before layer ``i``; ``state`` is a dict local to one forward call (no module
+        attributes are written during forward, which keeps vmap / torch.compile side-effect free)."""
         return x
 
     def forward(self, data) -> Tensor:
         from graphlab.nn.pe import add_pe
         x = add_pe(self.encoder(getattr(data, "x", None), data.num_nodes), data, self.pe_encoder)
+        state: dict = {}
         for i in range(self.num_layers):
-            x = self.between_layers(i, x, data)
+            x = self.between_layers(i, x, data, state)
             h = self.norms[i](self.conv(i, x, data))
             if i < self.num_layers - 1:
                 h = F.relu(h)
@@ -234,7 +237,7 @@ class GIN(_GNN):
             return self.convs[i](x, data.edge_index, e)
         return self.convs[i](x, data.edge_index)
 
-    def between_layers(self, i: int, x: Tensor, data) -> Tensor:
+    def between_layers(self, i: int, x: Tensor, data, state: dict) -> Tensor:
         if not self.virtual_node:
             return x
         batch = getattr(data, "batch", None)
@@ -242,11 +245,11 @@ class GIN(_GNN):
             batch = x.new_zeros(x.size(0), dtype=torch.long)
         num_graphs = int(getattr(data, "num_graphs", 1) or 1)
         if i == 0:
-            self._vn = self.vn_emb.weight.expand(num_graphs, -1)
+            state["vn"] = self.vn_emb.weight.expand(num_graphs, -1)
         else:
-            pooled = global_add_pool(x, batch, size=num_graphs) + self._vn
-            self._vn = F.dropout(self.vn_mlps[i - 1](pooled), self.dropout, self.training)
-        return x + self._vn[batch]
+            pooled = global_add_pool(x, batch, size=num_graphs) + state["vn"]
+            state["vn"] = F.dropout(self.vn_mlps[i - 1](pooled), self.dropout, self.training)
+        return x + state["vn"][batch]
 
 
 @register_model("gat")

@@ -188,6 +188,11 @@ def run_ensemble(cfg: dict, seeds: List[int], out_dir: str, resume: bool = False
         cfg = {**cfg, "data": {**cfg["data"], "fold": fold}}
     cfg = validate(cfg)
     data_seed = seeds[0] if data_seed is None else int(data_seed)
+    if cfg["task"].get("compile"):
+        # measured on torch 2.13: a compiled vmapped forward specialises on every batch's node
+        # count even with dynamic=True, so it recompiles at each new batch size
+        raise ConfigError("'task.compile' is not supported with --ensemble (the vmapped graph "
+                          "recompiles for every batch size); compile separate runs (--jobs)")
     tset = _trainer_settings(cfg["trainer"])
     device, max_epochs = tset["device"], tset["max_epochs"]
     exp_dir = os.path.join(out_dir, experiment_name(cfg))
@@ -227,9 +232,6 @@ def run_ensemble(cfg: dict, seeds: List[int], out_dir: str, resume: bool = False
     del models
     ens = ens.double() if tset["double"] else ens.float()
     ens = ens.to(device)
-    compile_cfg = cfg["task"].get("compile", False)
-    if compile_cfg:  # the vmapped forward is compiled in place (state_dict keys unchanged)
-        ens.compile(**({} if compile_cfg is True else dict(compile_cfg)))
     tasks = []
     for _ in seeds:
         t = GraphTask(_MemberOutput(), info.task, metric, ogb_name=getattr(info, "ogb_name", None),
