@@ -179,11 +179,17 @@ def _spen_reference(model: SPEN, data: Data) -> torch.Tensor:
                     X[pos[a], pos[b], off + 1:] += e_enc[e]
         tensors.append(X)
     cur = 2
+    last = len(model.layers) - 1
     for li, (layer, o) in enumerate(zip(model.layers, model.orders)):
         outs = [equivariant_linear_dense(T, layer) for T in tensors]
-        tensors = [torch.relu(model.norms[li](o_.reshape(-1, H)).reshape(o_.shape)) for o_ in outs]
         cur = o
-        if li < len(model.layers) - 1 and model.cross_subgraph != "none":
+        if li == last and model.subgraph_readout:
+            red = (lambda T: T.mean(0)) if model.reduce == "mean" else (lambda T: T.sum(0))
+            outs = [red(T) for T in outs]
+        elif li < last and model.cross_subgraph == "replace":
+            outs = _replace_reference(outs, subsets, cur, N, H)
+        tensors = [torch.relu(model.norms[li](o_.reshape(-1, H)).reshape(o_.shape)) for o_ in outs]
+        if li < last and model.cross_subgraph in ("mean", "sum"):
             acc = torch.zeros(N, H, dtype=DT)
             cnt = torch.zeros(N, dtype=DT)
             for sub, T in zip(subsets, tensors):
@@ -198,6 +204,8 @@ def _spen_reference(model: SPEN, data: Data) -> torch.Tensor:
                 else:
                     new.append(T + torch.diag_embed(shared[sub].T).permute(1, 2, 0))
             tensors = new
+    if model.subgraph_readout:                 # one invariant vector per ego-net (= per centre)
+        return model.head(torch.stack(tensors).sum(0, keepdim=True))
     acc = torch.zeros(N, H, dtype=DT)
     cnt = torch.zeros(N, dtype=DT)
     for sub, T in zip(subsets, tensors):
@@ -205,6 +213,19 @@ def _spen_reference(model: SPEN, data: Data) -> torch.Tensor:
         cnt.index_add_(0, sub, torch.ones(sub.numel(), dtype=DT))
     node = acc / cnt.unsqueeze(-1) if model.node_pool == "mean" else acc
     return model.head(node.sum(0, keepdim=True))
+
+
+def _replace_reference(outs, subsets, order, N, H):
+    """Authors' sharing (LPEGN subnodes_to_nodes / subgraphs_to_graph): each node (order 1) or
+    node pair (order 2) takes the mean of its entries over every ego-net that holds it."""
+    acc = torch.zeros(*([N] * order), H, dtype=DT)
+    cnt = torch.zeros(*([N] * order), dtype=DT)
+    for sub, T in zip(subsets, outs):
+        idx = (sub,) if order == 1 else (sub[:, None], sub[None, :])
+        acc[idx] += T
+        cnt[idx] += 1.0
+    mean = acc / cnt.clamp(min=1).unsqueeze(-1)
+    return [mean[sub] if order == 1 else mean[sub[:, None], sub[None, :]] for sub in subsets]
 
 
 def _data(n, p, seed, edge_dim=None):
@@ -231,6 +252,10 @@ def _model(**kw):
     dict(num_hops=2, orders=[1, 2, 1], edge_dim=2, mark_center=True, cross_subgraph="sum",
          node_pool="sum", reduce="sum"),
     dict(num_hops=1, orders=[2, 1, 1], cross_subgraph="none", norm="none"),
+    # Authors'-code variants (LPEGN): pairwise mean sharing, order-0 read-out per ego-net.
+    dict(num_hops=1, orders=[2, 2, 1], edge_dim=2, cross_subgraph="replace"),
+    dict(num_hops=2, orders=[2, 1, 1], cross_subgraph="replace", subgraph_readout=True),
+    dict(num_hops=1, orders=[1, 1], cross_subgraph="mean", subgraph_readout=True, reduce="sum"),
 ])
 def test_spen_matches_loop_reference(kw):
     model = _model(**kw)
@@ -256,6 +281,31 @@ def test_spen_permutation_invariance_and_batching():
     torch.testing.assert_close(res[2:3], model(empty), rtol=1e-12, atol=1e-12)
 
 
+def test_spen_authors_variant_invariance_and_batching():
+    model = _model(num_hops=1, orders=[2, 2, 1], edge_dim=2, cross_subgraph="replace",
+                   subgraph_readout=True, pool="mean")
+    d = _data(8, 0.3, 6, 2)
+    out = model(d)
+    perm = torch.randperm(8)
+    inv = torch.empty_like(perm)
+    inv[perm] = torch.arange(8)
+    dp = Data(x=d.x[perm], edge_index=inv[d.edge_index], edge_attr=d.edge_attr, num_nodes=8)
+    torch.testing.assert_close(model(dp), out, rtol=1e-12, atol=1e-12)
+    batch = Batch.from_data_list([_data(5, 0.5, 1, 2), d, _data(1, 0.5, 2, 2)])
+    torch.testing.assert_close(model(batch)[1:2], out, rtol=1e-12, atol=1e-12)
+    node = SPEN(3, 2, hidden_channels=3, orders=[2, 1], task_level="node", norm="none",
+                cross_subgraph="replace", subgraph_readout=True).to(DT)
+    dn = _data(5, 0.5, 7)
+    perm = torch.randperm(5)
+    inv = torch.empty_like(perm)
+    inv[perm] = torch.arange(5)
+    torch.testing.assert_close(node(Data(x=dn.x[perm], edge_index=inv[dn.edge_index], num_nodes=5)),
+                               node(dn)[perm])
+    assert torch.autograd.gradcheck(
+        lambda x: node(Data(x=x, edge_index=dn.edge_index, num_nodes=5)),
+        (dn.x.clone().requires_grad_(),))
+
+
 def test_spen_node_level_equivariance_and_gradcheck():
     torch.manual_seed(0)
     model = SPEN(3, 2, hidden_channels=3, orders=[2, 1], task_level="node", norm="none").to(DT)
@@ -278,6 +328,8 @@ def test_spen_registered_and_bad_config():
         SPEN(3, 2, orders=[2, 2])
     with pytest.raises(ValueError, match="num_hops"):
         SPEN(3, 2, num_hops=-1)
+    with pytest.raises(ValueError, match="cross_subgraph"):
+        SPEN(3, 2, cross_subgraph="max")
     with pytest.raises(ValueError, match="NaN"):
         SPEN(3, 2)(Data(x=torch.full((2, 3), float("nan")),
                         edge_index=torch.tensor([[0], [1]]), num_nodes=2))

@@ -81,7 +81,8 @@ def ego_net_layout(edge_index: Tensor, num_nodes: int, num_hops: int
 @register_model("spen")
 class SPEN(nn.Module):
     r"""Subgraph Permutation Equivariant Network (`"Subgraph Permutation Equivariant Networks"
-    <https://arxiv.org/abs/2111.11840>`_, Mitton & Murray-Smith).
+    <https://arxiv.org/abs/2111.11840>`_, Mitton & Murray-Smith; arXiv v1 was titled "Local
+    Permutation Equivariance For Graph Neural Networks").
 
     Every node :math:`c` contributes its :math:`k`-hop ego-network :math:`S_c` (induced
     subgraph). Each ego-net is a dense order-2 tensor
@@ -96,10 +97,33 @@ class SPEN(nn.Module):
         \mathbf{x}^{(\ell+1)}_{c,v} \mathrel{+}= \underset{c' \ni v}{\mathrm{mean}}\;
         \mathbf{x}^{(\ell+1)}_{c',v}
 
-    The second step (``cross_subgraph``) shares a node's representation between all ego-nets
-    that contain it (on order-1 slots, or on the diagonal of order-2 tensors). The last layer
-    is order 1; node :math:`v`'s representation is pooled over all ego-nets that contain it
-    (``node_pool``), then a graph readout (``pool``) and an MLP head.
+    The second step (``cross_subgraph``) shares state between the ego-nets that hold the same
+    node. ``mean``/``sum`` (our reading, the default) add the node's mean/sum over those ego-nets
+    to its order-1 slot or order-2 diagonal entry after the nonlinearity. ``replace`` follows the
+    authors' public code (github.com/JoshuaMitton/LPEGN, ``layers/subgraphs.py``:
+    ``subnodes_to_nodes`` / ``subgraphs_to_graph``, read 2026-11): after every layer's linear map
+    each order-1 entry :math:`(c, v)` is *replaced* by its mean over all ego-nets holding
+    :math:`v`, and each order-2 entry :math:`(c, u, v)` (every pair, diagonal and off-diagonal)
+    by its mean over all ego-nets holding both :math:`u` and :math:`v`; the next layer reads its
+    ego-net tensors back from these graph-level states, then norm and nonlinearity follow.
+
+    The last layer is order 1. Readout: by default node :math:`v`'s representation is pooled
+    over all ego-nets that contain it (``node_pool``), then a graph readout (``pool``) and an
+    MLP head. With ``subgraph_readout=True`` (the authors' code: a final invariant order-0 map per
+    sub-graph, then the mean over sub-graphs of each graph) the last layer's order-1 output is
+    averaged (``reduce``) over each ego-net's slots before norm and nonlinearity, which spans
+    the invariant 2→0 / 1→0 linear maps (diagonal and total pooling; for ``reduce='sum'`` up
+    to factors of the ego-net size), and the ego-net vectors (one per centre node) go to
+    ``pool`` and the head.
+
+    Not reproduced from the authors' code (documented deviations): their layers carry an order-2
+    and an order-1 tensor side by side (four maps 2→2, 1→2, 2→1, 1→1, outputs concatenated),
+    keep a separate weight set per sub-graph *size* (ego-nets of equal size share weights: the
+    "automorphism group" of the abstract), use ELU, GraphNorm and residual connections, and feed
+    the PPGN input (normalised adjacency in every channel plus one-hot labels on the diagonal).
+    The 1-hop "ego-net" there is the node's neighbour list in ``edge_index`` (with self-loops on
+    labelled datasets, none on IMDB). The paper's own text beyond the abstract was not available
+    to check against.
 
     Batching: all ego-nets of a batch form one block-diagonal, ragged tensor
     (:class:`graphlab.nn.equivariant.SetLayout`; ``Σ_c n_c^2`` rows, no padding) built with
@@ -115,8 +139,11 @@ class SPEN(nn.Module):
             1 (default ``[2, 2, 1]``).
         input_order (int): 2 (default: adjacency + node features) or 1 (node features only).
         reduce (str): ``mean`` (default) or ``sum`` for the pooling basis maps.
-        cross_subgraph (str): ``mean`` (default), ``sum`` or ``none``.
+        cross_subgraph (str): ``mean`` (default), ``sum``, ``replace`` (authors' code) or
+            ``none``.
         node_pool (str): ``mean`` (default) or ``sum`` over the ego-nets containing a node.
+        subgraph_readout (bool): read out per ego-net (order 0) instead of per node (default
+            False).
         mark_center (bool): add a channel marking each ego-net's centre (default False).
         norm (str): ``batch`` (default; BatchNorm over all entries, i.e. per channel) or
             ``none`` after each layer. With BatchNorm keep the learning rate moderate (1e-3):
@@ -128,13 +155,15 @@ class SPEN(nn.Module):
         task_level, node_encoder, edge_dim, edge_encoder: filled by the trainer.
 
     Shapes: ``x (|V|, F_in)``, ``edge_index (2, |E|)``, optional ``edge_attr (|E|, D)`` ->
-    ``(num_graphs, out)`` (graph level) or ``(|V|, out)`` (node level).
+    ``(num_graphs, out)`` (graph level) or ``(|V|, out)`` (node level; with
+    ``subgraph_readout`` row :math:`v` is node :math:`v`'s ego-net).
     """
 
     def __init__(self, in_channels: int, out_channels: int, *, hidden_channels: int = 32,
                  num_hops: int = 1, orders: List[int] = (2, 2, 1), input_order: int = 2,
                  reduce: str = "mean", cross_subgraph: str = "mean", node_pool: str = "mean",
-                 mark_center: bool = False, norm: str = "batch", dropout: float = 0.0,
+                 subgraph_readout: bool = False, mark_center: bool = False,
+                 norm: str = "batch", dropout: float = 0.0,
                  pool: str = "sum", readout_layers: int = 2, task_level: str = "graph",
                  node_encoder: str = "linear", edge_dim: Optional[int] = None,
                  edge_encoder: str = "linear"):
@@ -142,7 +171,7 @@ class SPEN(nn.Module):
         _check_choice("task_level", task_level, TASK_LEVELS)
         _check_choice("pool", pool, tuple(POOLS))
         _check_choice("reduce", reduce, REDUCES)
-        _check_choice("cross_subgraph", cross_subgraph, ("mean", "sum", "none"))
+        _check_choice("cross_subgraph", cross_subgraph, ("mean", "sum", "replace", "none"))
         _check_choice("node_pool", node_pool, ("mean", "sum"))
         _check_choice("norm", norm, ("batch", "none"))
         _check_choice("input_order", input_order, (1, 2))
@@ -157,6 +186,7 @@ class SPEN(nn.Module):
         self.in_channels, self.out_channels, self.hidden_channels = in_channels, out_channels, H
         self.num_hops, self.orders, self.input_order = num_hops, orders, input_order
         self.cross_subgraph, self.node_pool = cross_subgraph, node_pool
+        self.subgraph_readout, self.reduce = bool(subgraph_readout), reduce
         self.mark_center = mark_center
         self.dropout, self.pool, self.task_level = dropout, pool, task_level
         self.use_edges = edge_dim is not None and input_order == 2
@@ -190,9 +220,17 @@ class SPEN(nn.Module):
             return enc.enc(x.to(dtype))
         return enc(x, num)
 
-    def _share(self, x: Tensor, order: int, layout: SetLayout, slot_node: Tensor, N: int) -> Tensor:
+    def _share(self, x: Tensor, order: int, layout: SetLayout, slot_node: Tensor, N: int,
+               pair_group: Optional[Tuple[Tensor, int]]) -> Tensor:
         if self.cross_subgraph == "none":
             return x
+        if self.cross_subgraph == "replace":
+            # Authors' code: every entry becomes its mean over the ego-nets holding that node
+            # (order 1) or that node pair (order 2).
+            if order == 1:
+                return scatter(x, slot_node, dim=0, dim_size=N, reduce="mean")[slot_node]
+            group, num = pair_group
+            return scatter(x, group, dim=0, dim_size=num, reduce="mean")[group]
         rows = x if order == 1 else x[layout.diag]
         shared = scatter(rows, slot_node, dim=0, dim_size=N, reduce=self.cross_subgraph)[slot_node]
         if order == 1:
@@ -225,12 +263,27 @@ class SPEN(nn.Module):
                 edge_val.append(e[edge_id])
             edge_val = F.pad(torch.cat(edge_val, -1), (h.size(-1), 0))
             h = X.index_add(0, edge_pair, edge_val)
-        cur = self.input_order
+        pair_group = None
+        if self.cross_subgraph == "replace" and 2 in self.orders[:-1]:
+            keys = slot_node[layout.pair_row] * N + slot_node[layout.pair_col]
+            uniq, inv = torch.unique(keys, return_inverse=True)
+            pair_group = (inv, uniq.numel())
+        last = len(self.layers) - 1
         for i, (layer, o) in enumerate(zip(self.layers, self.orders)):
-            h = F.relu(self.norms[i](layer(h, layout)))
+            h = layer(h, layout)
+            if i == last and self.subgraph_readout:
+                # Invariant order-0 output per ego-net: pooling the order-1 output over the
+                # ego-net's slots spans the 2->0 (diagonal, total) and 1->0 maps.
+                h = scatter(h, layout.slot_set, dim=0, dim_size=layout.num_sets,
+                            reduce=self.reduce)
+            elif i < last and self.cross_subgraph == "replace":
+                h = self._share(h, o, layout, slot_node, N, pair_group)
+            h = F.relu(self.norms[i](h))
             h = F.dropout(h, self.dropout, self.training)
-            cur = o
-            if i < len(self.layers) - 1:
-                h = self._share(h, cur, layout, slot_node, N)
-        node = scatter(h, slot_node, dim=0, dim_size=N, reduce=self.node_pool)
+            if i < last and self.cross_subgraph in ("mean", "sum"):
+                h = self._share(h, o, layout, slot_node, N, None)
+        if self.subgraph_readout:
+            node = h                      # ego-net c is centred on node c: one row per node
+        else:
+            node = scatter(h, slot_node, dim=0, dim_size=N, reduce=self.node_pool)
         return self.head(readout(node, data, self.task_level, self.pool))
