@@ -11,7 +11,7 @@ D = 6
 # name -> small configurations (chunk sizes small so that L = 45 spans several, unevenly)
 CONFIGS = {
     "mamba": [dict(d_state=4, chunk_size=16), dict(d_state=4, chunk_size=16, allow_neg_eigval=True)],
-    "s4d": [dict(d_state=8, init="inv"), dict(d_state=8, init="lin")],
+    "s4d": [dict(d_state=8, init="inv"), dict(d_state=8, init="lin"), dict(d_state=8, init="legs")],
     "s4ptd": [dict(d_state=16)],
     "s5": [dict(d_state=8, chunk_size=16)],
     "s5ptd": [dict(d_state=16, chunk_size=16)],

@@ -97,3 +97,26 @@ def test_ptd_signals_carry_their_class_frequencies():
         support = set(torch.nonzero(p > 1e-3 * p.max()).flatten().tolist())
         assert set(templates[c].tolist()) <= support and len(support) <= 4   # + one distractor
         assert max(support) <= F
+
+
+def test_ptd_spike_noise_sits_on_the_chosen_bins_with_requested_std():
+    L, bins = 256, [70, 90, 101]
+    z = ptd.sinusoid_noise(3, L, 0.2, bins, torch.Generator().manual_seed(0)).double()
+    assert torch.allclose(z.std(1), torch.full((3,), 0.2, dtype=torch.float64), atol=1e-5)
+    power = torch.fft.rfft(z).abs()
+    assert set(torch.nonzero(power[0] > 1e-6 * power[0].max()).flatten().tolist()) == set(bins)
+    gain = torch.zeros(L // 2 + 1)
+    gain[[3, 80, 81, 120, 128]] = torch.tensor([9.0, 5.0, 4.0, 3.0, 8.0])   # 3 < min_bin, 128 = Nyquist
+    assert ptd.spike_bins(gain, 3, 64) == [80, 81, 120]
+
+
+def test_ptd_layer1_gain_is_the_first_kernel_response():
+    torch.manual_seed(0)
+    net = ptd.Net("s4d", dict(init="legs", d_state=8), 4, 1, 3).double()
+    L = 128
+    K = net.cores[0].kernel(L).double()
+    expect = torch.fft.rfft(K, n=L).abs().pow(2).sum(0).sqrt()
+    assert torch.allclose(ptd.layer1_gain(net, L), expect)
+    net5 = ptd.Net("s5", dict(d_state=8), 4, 1, 3).double()
+    g = ptd.layer1_gain(net5, L)
+    assert g.shape == (L // 2 + 1,) and bool(torch.isfinite(g).all())

@@ -9,11 +9,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphlab.nn.seq.base import SequenceCore
-from graphlab.nn.seq.ssm.hippo import ptd_diagonalize, stable_eigenvalues
+from graphlab.nn.seq.ssm.hippo import (eig_unit, hippo_legs, hippo_legs_normal, ptd_diagonalize,
+                                       stable_eigenvalues)
 from graphlab.nn.seq.ssm.kernel import fft_causal_conv, vandermonde_kernel, zoh
 from graphlab.registry import register_seq_core
 
-S4D_INITS = ("lin", "inv", "ptd")
+S4D_INITS = ("lin", "inv", "legs", "ptd")
 
 
 def s4d_eigenvalues(N: int, init: str) -> np.ndarray:
@@ -24,7 +25,7 @@ def s4d_eigenvalues(N: int, init: str) -> np.ndarray:
         return -0.5 + 1j * np.pi * n
     if init == "inv":
         return -0.5 + 1j * (N / np.pi) * (N / (2 * n + 1) - 1)
-    raise ValueError(f"unknown S4D init '{init}'; choose from lin, inv")
+    raise ValueError(f"unknown S4D init '{init}'; choose from lin, inv (legs: see S4D._init_modes)")
 
 
 @register_seq_core("s4d")
@@ -41,14 +42,17 @@ class S4D(SequenceCore):
         y = K * u + D u,
 
     followed by :math:`\mathrm{GLU}(W\,\mathrm{GELU}(y))` as in S4D's block. Only one eigenvalue of
-    each conjugate pair is kept (:math:`s = 2`). Inits: ``'lin'`` (S4D-Lin) and ``'inv'`` (S4D-Inv);
+    each conjugate pair is kept (:math:`s = 2`). Inits: ``'lin'`` (S4D-Lin), ``'inv'`` (S4D-Inv) and
+    ``'legs'`` (S4D-LegS: the normal part :math:`A + PP^\top = V\Lambda V^*` of HiPPO-LegS,
+    :math:`\lambda = \Lambda`, :math:`B = V^* B_{LegS}`, :math:`C = C_0 V`, the diagonal init whose
+    transfer function Yu et al. (ICLR 2024, section 3) show converges to HiPPO's only weakly);
     :class:`S4PTD` uses the perturb-then-diagonalize HiPPO-LegS. :math:`\log\Delta \sim
     U[\log \Delta_{min}, \log \Delta_{max}]`, :math:`\mathrm{Re}\,\lambda = -\exp(\cdot)` stays negative.
 
     Args:
         d_model (int): token width :math:`D` (= number of SSM channels).
         d_state (int): state size :math:`N` (``N/2`` complex modes with ``s = 2``). (default ``64``)
-        init (str): ``'lin'`` or ``'inv'``. (default ``'inv'``)
+        init (str): ``'lin'``, ``'inv'`` or ``'legs'``. (default ``'inv'``)
         dt_min (float): smallest initial step. (default ``1e-3``)
         dt_max (float): largest initial step. (default ``1e-1``)
 
@@ -66,6 +70,8 @@ class S4D(SequenceCore):
             raise ValueError(f"S4D: unknown init '{init}'; choose from {', '.join(S4D_INITS)}")
         if d_state < 2:
             raise ValueError(f"S4D: d_state must be >= 2, got {d_state}")
+        if init == "legs" and d_state % 2:
+            raise ValueError(f"S4D: init='legs' needs an even d_state (conjugate pairs), got {d_state}")
         if not 0 < dt_min <= dt_max:
             raise ValueError(f"S4D: need 0 < dt_min <= dt_max, got {dt_min}, {dt_max}")
         self.d_state, self.init, self.dt_min, self.dt_max = d_state, init, dt_min, dt_max
@@ -85,6 +91,11 @@ class S4D(SequenceCore):
 
     def _init_modes(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(lambda [M], B [M], V [N, M] or None)``: eigenvalues, input vector, basis for C."""
+        if self.init == "legs":  # one of each conjugate pair of the normal part's eigensystem
+            w, V = eig_unit(hippo_legs_normal(self.d_state))
+            keep = w.imag > 0
+            _, b = hippo_legs(self.d_state)
+            return w[keep], np.linalg.solve(V, b)[keep], V[:, keep]
         lam = s4d_eigenvalues(self.d_state, self.init)
         return lam, np.ones_like(lam), None
 
@@ -99,7 +110,7 @@ class S4D(SequenceCore):
             self.B.copy_(torch.view_as_real(torch.as_tensor(b, dtype=torch.complex128)).expand(H, M, 2))
             if V is None:  # S4D: C ~ CN(0, 1)
                 c = torch.randn(H, M, 2) * math.sqrt(0.5)
-            else:          # PTD: C = C_0 V with C_0 ~ N(0, 1) real
+            else:          # LegS / PTD: C = C_0 V with C_0 ~ N(0, 1) real
                 c0 = torch.randn(H, V.shape[0], dtype=torch.float64)
                 c = torch.view_as_real(c0.to(torch.complex128) @ torch.as_tensor(V))
             self.C.copy_(c)
