@@ -66,12 +66,47 @@ def make_model(args):
                edge_encoder="bond")
 
 
-def epoch(model, opt, loader, ep, device, max_steps, ensemble):
+def graphed_step(model, opt, loader, ensemble, device):
+    """``task.cuda_graphs``' step for this loop: padded static batches, masked BatchNorm, the
+    loss weighted by real graphs, one CUDA graph per bucket (graphlab.train.cuda_graphs)."""
+    from graphlab.nn.masked_norm import mask_batchnorms, padding_masks
+    from graphlab.train.cuda_graphs import GraphedSteps, make_capturable
+    mask_batchnorms(model._base[0] if ensemble else model)
+    if device.type == "cuda":
+        make_capturable(opt)
+
+    def loss_of(out, y, w):
+        per = F.binary_cross_entropy_with_logits(out, y, reduction="none") * w
+        return per.sum() / w.sum().clamp_min(1)
+
+    def step(sb):
+        with padding_masks(sb.node_mask, sb.edge_mask, sb.graph_mask):
+            out = model(sb)
+        y = sb.y.view(-1, 1).to(out.dtype)
+        w = sb.graph_mask.to(out.dtype).view(-1, 1)
+        if ensemble:
+            loss = torch.func.vmap(loss_of, in_dims=(0, None, None))(out, y, w).sum()
+        else:
+            loss = loss_of(out, y, w)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss.detach()
+    return GraphedSteps(step, loader.batch_size, capture=device.type == "cuda", device=device)
+
+
+def epoch(model, opt, loader, ep, device, max_steps, ensemble, graphed=None):
     model.train()
     loader.set_epoch(ep)
     steps = 0
     t = time.perf_counter()
     for batch in loader:
+        if graphed is not None:
+            graphed(batch)
+            steps += 1
+            if max_steps and steps >= max_steps:
+                break
+            continue
         y = batch.y.view(-1, 1).float()
         out = model(batch)
         if ensemble:
@@ -108,7 +143,9 @@ def train_timed(args, seeds, device, ensemble, barrier=None):
         model.compile(dynamic=True, mode=None if args.compile == "default" else args.compile)
     fused = args.fused_adam and device.type == "cuda"
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, **({"fused": True} if fused else {}))
-    epoch(model, opt, loader, 0, device, args.max_steps, ensemble)  # warm-up (allocator, cuDNN)
+    graphed = graphed_step(model, opt, loader, ensemble, device) if args.cuda_graphs else None
+    # warm-up (allocator, cuDNN; with --cuda-graphs a whole epoch, which records every bucket)
+    epoch(model, opt, loader, 0, device, 0 if graphed else args.max_steps, ensemble, graphed)
     if barrier is not None:
         ready_dir, k = barrier
         open(os.path.join(ready_dir, f"ready{seeds[0]}"), "w").close()
@@ -116,10 +153,12 @@ def train_timed(args, seeds, device, ensemble, barrier=None):
             time.sleep(0.01)
     total, steps = 0.0, 0
     for ep in range(1, args.epochs + 1):
-        dt, s = epoch(model, opt, loader, ep, device, args.max_steps, ensemble)
+        dt, s = epoch(model, opt, loader, ep, device, args.max_steps, ensemble, graphed)
         total, steps = total + dt, steps + s
     full = len(loader)
-    return {"s_per_epoch": total / args.epochs * (full * args.epochs / steps),
+    extra = {} if graphed is None else {"cuda_graphs": dict(graphed.stats),
+                                        "buckets": len(graphed.batcher.buffers)}
+    return {**extra, "s_per_epoch": total / args.epochs * (full * args.epochs / steps),
             "s_per_step": total / steps, "steps_per_epoch": full, "timed_steps": steps,
             "peak_mem_mib": torch.cuda.max_memory_allocated(device) / 2**20
             if device.type == "cuda" else None}
@@ -161,6 +200,9 @@ def main():
     ap.add_argument("--compile", default=None, nargs="?", const="default",
                     help="compile the model (torch.compile mode, e.g. max-autotune-no-cudagraphs)")
     ap.add_argument("--fused-adam", action="store_true", help="Adam(fused=True) on CUDA")
+    ap.add_argument("--cuda-graphs", action="store_true",
+                    help="padded static batches + one CUDA graph per bucket (task.cuda_graphs); "
+                         "on CPU the padded steps run eagerly")
     ap.add_argument("--json", default=None, help="write the results here")
     ap.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--barrier", default=None, help=argparse.SUPPRESS)

@@ -24,17 +24,25 @@ def seed_result(path: str, max_epochs: int | None):
     rows = list(csv.DictReader(open(path)))
     if not rows:
         return None
+    # Lightning's CSV logger writes val/<metric>, test/<metric>; the ensemble runner's
+    # history (graphlab.train.ensemble_run) valid_<metric>, test_<metric>
     vkeys = [k for k in rows[0] if k.startswith("val/") and k.count("_t") == 0]
-    if not vkeys:
-        return None
-    vk = vkeys[0]
-    tk = "test/" + vk[4:]
+    if vkeys:
+        vk = vkeys[0]
+        tk = "test/" + vk[4:]
+    else:
+        vkeys = [k for k in rows[0] if k.startswith("valid_") and k.count("_t") == 0]
+        if not vkeys:
+            return None
+        vk = vkeys[0]
+        tk = "test_" + vk[6:]
     ev = [r for r in rows if r.get(vk) and (max_epochs is None or int(r["epoch"]) < max_epochs)]
     if not ev:
         return None
-    lower = any(vk[4:].startswith(p) for p in LOWER)
+    name = vk[4:] if vk.startswith("val/") else vk[6:]
+    lower = any(name.startswith(p) for p in LOWER)
     best = (min if lower else max)(ev, key=lambda r: float(r[vk]))
-    return dict(metric=vk[4:], epochs=int(ev[-1]["epoch"]) + 1, best_epoch=int(best["epoch"]),
+    return dict(metric=name, epochs=int(ev[-1]["epoch"]) + 1, best_epoch=int(best["epoch"]),
                 valid=float(best[vk]), test=float(best[tk]) if best.get(tk) else float("nan"))
 
 

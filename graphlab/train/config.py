@@ -50,7 +50,10 @@ SCHEDULERS = {
 }
 TOP_KEYS = ("experiment", "seeds", "data", "model", "optim", "scheduler", "trainer", "task",
             "wandb")
-TASK_KEYS = {"metric": str, "loss": str, "embed_dim": int, "compile": (bool, dict)}
+TASK_KEYS = {"metric": str, "loss": str, "embed_dim": int, "compile": (bool, dict),
+             "cuda_graphs": (bool, dict)}
+#: options of ``task.cuda_graphs`` (graphlab.train.cuda_graphs; --ensemble runs only)
+CUDA_GRAPH_KEYS = {"capture": bool, "granularity": int, "max_graphs": int}
 
 
 def _did_you_mean(key: str, choices) -> str:
@@ -301,6 +304,11 @@ def validate(cfg: dict) -> dict:
         _check_type("task", key, value, TASK_KEYS[key])
         if key == "compile" and isinstance(value, dict):
             _check_against_signature("task.compile", value, torch.compile, skip=("model",))
+        if key == "cuda_graphs" and isinstance(value, dict):
+            for k, v in value.items():
+                if k not in CUDA_GRAPH_KEYS:
+                    raise _unknown("task.cuda_graphs", k, CUDA_GRAPH_KEYS)
+                _check_type("task.cuda_graphs", k, v, CUDA_GRAPH_KEYS[k])
     return cfg
 
 

@@ -282,6 +282,9 @@ def run_ensemble(cfg: dict, seeds: List[int], out_dir: str, resume: bool = False
     else:
         L.seed_everything(data_seed, workers=True, verbose=False)
 
+    graphed = None
+    if cfg["task"].get("cuda_graphs"):
+        graphed = _graphed_steps(cfg, info, ens, opt, probes, tasks, tset, params)
     if tset["deterministic"]:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # as Lightning does
         torch.use_deterministic_algorithms(True, warn_only=tset["deterministic"] == "warn")
@@ -321,6 +324,12 @@ def run_ensemble(cfg: dict, seeds: List[int], out_dir: str, resume: bool = False
             batch = batch.to(device)
             if tset["double"]:
                 batch = _to_double(batch)
+            if graphed is not None:  # padded static batch, one CUDA-graph replay per step
+                with dtype_ctx():
+                    losses = graphed(batch)
+                loss_sum += losses.double() * int(batch.num_graphs)
+                n_sum += int(batch.num_graphs)
+                continue
             with dtype_ctx():
                 try:
                     out = ens(batch)  # [K, ...]
@@ -441,6 +450,7 @@ def run_ensemble(cfg: dict, seeds: List[int], out_dir: str, resume: bool = False
             "git_sha": sha, "versions": vers, "resumed": resumed,
             "ensemble": {"seeds": seeds, "member": k, "data_seed": data_seed,
                          "randomness": randomness, "wall_time_s": wall,
+                         "cuda_graphs": None if graphed is None else dict(graphed.stats),
                          "train_samples_per_s": K * t.train_samples / max(t.train_time, 1e-9),
                          "checkpoint": os.path.relpath(last, d)},
         }
@@ -453,6 +463,57 @@ def run_ensemble(cfg: dict, seeds: List[int], out_dir: str, resume: bool = False
         R.atomic_write_json(os.path.join(d, "metrics.json"), rec)
         records.append(rec)
     return records
+
+
+def _graphed_steps(cfg, info, ens, opt, probes, tasks, tset, params):
+    """``task.cuda_graphs``: the training step over padded static batches, recorded once per
+    bucket as a CUDA graph (graphlab.train.cuda_graphs); refuses what it cannot replay."""
+    from graphlab.nn.masked_norm import (has_unmasked_batch_statistics, mask_batchnorms,
+                                         padding_masks)
+    from graphlab.train.cuda_graphs import GraphedSteps, make_capturable
+    opts = cfg["task"]["cuda_graphs"]
+    opts = {} if opts is True else dict(opts)
+    device = tset["device"]
+    capture = opts.get("capture", True)
+    if capture and device.type != "cuda":
+        raise ConfigError("'task.cuda_graphs' records CUDA graphs and needs a CUDA device "
+                          "(set task.cuda_graphs.capture: false to run the padded steps "
+                          "eagerly, e.g. on CPU)")
+    if info.task not in GRAPH_TASKS:
+        raise ConfigError(f"'task.cuda_graphs' supports graph-level tasks, not {info.task}")
+    if any(sched is not None for _, sched, _, _ in probes):
+        raise ConfigError("'task.cuda_graphs' needs a constant learning rate (scheduler: none): "
+                          "the rate is recorded into the graph")
+    base = ens._base[0]
+    mask_batchnorms(base)
+    bad = has_unmasked_batch_statistics(base)
+    if bad is not None:
+        raise ConfigError(f"'task.cuda_graphs': layer '{bad}' normalises over the whole batch "
+                          "and has no padding-aware version; train without cuda_graphs")
+    if capture:
+        try:
+            make_capturable(opt)
+        except ValueError as e:
+            raise ConfigError(f"'task.cuda_graphs': {e}") from None
+    member_loss = torch.func.vmap(tasks[0]._masked_loss, in_dims=(0, None, None))
+
+    def step(sb):
+        with padding_masks(sb.node_mask, sb.edge_mask, sb.graph_mask):
+            out = ens(sb)
+        losses = member_loss(out, sb.y, sb.graph_mask)
+        opt.zero_grad(set_to_none=True)
+        losses.sum().backward()
+        if tset["clip"]:
+            if tset["clip_algorithm"] == "norm":
+                clip_member_grad_norms(params, tset["clip"])
+            else:
+                torch.nn.utils.clip_grad_value_(params, tset["clip"])
+        opt.step()
+        return losses.detach()
+
+    return GraphedSteps(step, cfg["data"]["batch_size"], capture=capture, device=device,
+                        granularity=opts.get("granularity", 8),
+                        max_graphs=opts.get("max_graphs", 64))
 
 
 class _DefaultDtype:

@@ -24,7 +24,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from graphlab.registry import MODELS
 from graphlab.train import metrics as M
-from graphlab.train.config import INJECTED_MODEL_ARGS, experiment_name, validate
+from graphlab.train.config import INJECTED_MODEL_ARGS, ConfigError, experiment_name, validate
 from graphlab.train.datamodule import GRAPH_TASKS, LINK_TASKS, GraphDataModule
 from graphlab.train.task import GraphTask
 
@@ -288,6 +288,9 @@ def run_seed(cfg: dict, seed: int, out_dir: str, resume: bool = False,
         rec_data["graph"] = bipartite_graph(split["train"], split["num_users"], split["num_items"])
     L.seed_everything(seed, workers=True, verbose=False)  # model init independent of data prep
     model = build_model(cfg, dims)
+    if cfg["task"].get("cuda_graphs"):
+        raise ConfigError("'task.cuda_graphs' is implemented by the ensemble runner: add "
+                          "--ensemble (also for a single seed: --seeds 1 --ensemble)")
     compile_cfg = cfg["task"].get("compile", False)
     if compile_cfg:  # in place (nn.Module.compile): state_dict keys and checkpoints unchanged
         model.compile(**({} if compile_cfg is True else dict(compile_cfg)))

@@ -99,6 +99,34 @@ class GraphTask(L.LightningModule):
             return F.l1_loss(pred, y) if kind == "l1" else F.mse_loss(pred, y)
         raise ValueError(self.task)
 
+    def _masked_loss(self, pred: Tensor, y: Tensor, graph_mask: Tensor) -> Tensor:
+        """:meth:`_loss` over the graphs where ``graph_mask`` is True, computed with fixed
+        shapes (weights instead of boolean indexing: no data-dependent sizes, no device sync),
+        for padded static batches (graphlab.data.static_batch). Graph-level tasks only."""
+        w = graph_mask.to(pred.dtype)
+        if self.task == "graph_classification":
+            per = F.cross_entropy(pred, y.view(-1).long().clamp_min(0), reduction="none")
+            return (per * w).sum() / w.sum().clamp_min(1)
+        if self.task == "graph_multilabel":
+            y = y.view(pred.shape).to(pred.dtype)
+            labelled = ~torch.isnan(y)
+            wt = w.view(-1, *([1] * (pred.dim() - 1))) * labelled.to(pred.dtype)
+            per = F.binary_cross_entropy_with_logits(pred, torch.where(labelled, y, 0.0),
+                                                     reduction="none")
+            return (per * wt).sum() / wt.sum().clamp_min(1)
+        if self.task == "graph_regression":
+            y = y.view(pred.shape).to(pred.dtype)
+            if self.target_scale is not None:
+                s = self.target_scale.to(pred.device, pred.dtype)
+                pred, y = pred / s, y / s
+            kind = "l1" if self.loss_name == "auto" and self.metric in ("mae", "mae_normalized") \
+                else ("mse" if self.loss_name == "auto" else self.loss_name)
+            per = (pred - y).abs() if kind == "l1" else (pred - y).square()
+            wt = w.view(-1, *([1] * (pred.dim() - 1))).expand_as(per)
+            return (per * wt).sum() / wt.sum().clamp_min(1)
+        raise ValueError(f"padded (static-shape) batches support graph-level tasks, not "
+                         f"{self.task}")
+
     @staticmethod
     def _node_mask(batch, split: str) -> Tensor:
         """Transductive tasks carry split masks; in inductive ones (many graphs, split by

@@ -1,0 +1,118 @@
+r"""BatchNorm that ignores padding rows, for static-shape (CUDA-graph) training.
+
+A batch padded to a fixed size (:mod:`graphlab.data.static_batch`) carries rows that are not
+data: pad nodes, pad edges and empty or pad graphs. Layers that act on each row alone do not
+care, but ``BatchNorm`` takes its statistics over all rows, so padding would change the
+normalisation of the real rows. :class:`MaskedBatchNorm1d` takes them over the real rows only:
+
+.. math::
+    \mu = \frac{\sum_i m_i x_i}{\sum_i m_i}, \qquad
+    \sigma^2 = \frac{\sum_i m_i (x_i - \mu)^2}{\sum_i m_i}, \qquad
+    y_i = \gamma \frac{x_i - \mu}{\sqrt{\sigma^2 + \epsilon}} + \beta,
+
+with the running statistics updated as ``nn.BatchNorm1d`` does (momentum, unbiased running
+variance ``sigma^2 n / (n - 1)``), so training on a padded batch equals training on the batch
+without padding (within float tolerance). The mask of a call is chosen by the number of rows of
+its input among those registered with :func:`padding_masks` for the current forward (node,
+edge and graph rows have distinct padded sizes); outside that context, or in eval mode, the
+layer is exactly ``nn.BatchNorm1d``.
+
+Shapes:
+    input ``(N, C)``, output ``(N, C)``; the mask of ``N`` rows is a bool tensor ``(N,)``.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Dict, Iterator, Optional
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["MaskedBatchNorm1d", "padding_masks", "mask_batchnorms", "current_masks"]
+
+_MASKS: list = []  # stack of {rows: mask} of the forwards in progress
+
+
+@contextlib.contextmanager
+def padding_masks(*masks: Tensor) -> Iterator[Dict[int, Tensor]]:
+    """Register the row masks (bool, True = real row) of one padded forward; masks of equal
+    length must be equal (a row count names one kind of row)."""
+    table: Dict[int, Tensor] = {}
+    for m in masks:
+        if m is None:
+            continue
+        if m.dim() != 1 or m.dtype != torch.bool:
+            raise ValueError(f"padding masks are 1-d bool tensors, got {tuple(m.shape)} "
+                             f"{m.dtype}")
+        n = m.numel()
+        if n in table and table[n] is not m:
+            raise ValueError(f"two padding masks of the same length {n}: their rows cannot be "
+                             "told apart; pad node, edge and graph rows to different sizes")
+        table[n] = m
+    _MASKS.append(table)
+    try:
+        yield table
+    finally:
+        _MASKS.pop()
+
+
+def current_masks() -> Optional[Dict[int, Tensor]]:
+    return _MASKS[-1] if _MASKS else None
+
+
+class MaskedBatchNorm1d(nn.BatchNorm1d):
+    r"""``nn.BatchNorm1d`` whose training statistics skip padding rows (see the module
+    docstring). Same parameters, buffers and state-dict keys as ``nn.BatchNorm1d``."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        table = current_masks()
+        if table is None or not self.training:
+            return super().forward(x)
+        mask = table.get(x.size(0))
+        if mask is None:
+            raise ValueError(f"MaskedBatchNorm1d: input of {x.size(0)} rows matches none of the "
+                             f"padded sizes of this forward ({sorted(table)}); normalising rows "
+                             "of another kind inside a padded forward is not supported")
+        if x.dim() != 2:
+            raise ValueError(f"MaskedBatchNorm1d: padded inputs must be (N, C), got "
+                             f"{tuple(x.shape)}")
+        w = mask.to(x.dtype).unsqueeze(-1)
+        n = w.sum()
+        mean = (x * w).sum(0) / n.clamp_min(1)
+        var = ((x - mean).square() * w).sum(0) / n.clamp_min(1)
+        if self.track_running_stats and self.running_mean is not None:
+            if self.momentum is None:
+                raise ValueError("MaskedBatchNorm1d: momentum=None (cumulative average) is not "
+                                 "supported on padded batches")
+            with torch.no_grad():
+                self.num_batches_tracked.add_(1)
+                mom = self.momentum
+                unbiased = var * (n / (n - 1).clamp_min(1))
+                self.running_mean.mul_(1 - mom).add_(mean.detach() * mom)
+                self.running_var.mul_(1 - mom).add_(unbiased.detach() * mom)
+        y = (x - mean) * torch.rsqrt(var + self.eps)
+        if self.affine:
+            y = y * self.weight + self.bias
+        return y
+
+
+def mask_batchnorms(module: nn.Module) -> int:
+    """Turn every ``nn.BatchNorm1d`` inside ``module`` into a :class:`MaskedBatchNorm1d` in
+    place (class swap: parameters, buffers and state-dict keys unchanged). Returns how many."""
+    n = 0
+    for m in module.modules():
+        if type(m) is nn.BatchNorm1d:
+            m.__class__ = MaskedBatchNorm1d
+            n += 1
+    return n
+
+
+def has_unmasked_batch_statistics(module: nn.Module) -> Optional[str]:
+    """The name of a layer whose training output mixes the rows of all graphs, so that padding
+    would change it (a batch norm other than :class:`MaskedBatchNorm1d`), or None. Per-graph
+    norms (PyG ``GraphNorm``, ``InstanceNorm``, graph-mode ``LayerNorm``) are safe: padding
+    lives in graphs of its own."""
+    for name, m in module.named_modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and not isinstance(m, MaskedBatchNorm1d):
+            return name or type(m).__name__
+    return None

@@ -1,0 +1,98 @@
+"""Training steps replayed as CUDA graphs over static-shape batches.
+
+Small graph models (GIN-virtual on molecules: ~1,000 nodes per batch) spend a training step
+launching a few hundred tiny kernels from Python; the GPU waits on the CPU. A CUDA graph records
+one step (forward, backward, gradient clipping, optimiser update) once and replays it with a
+single launch. It needs fixed shapes, so batches go through
+:class:`~graphlab.data.static_batch.StaticBatcher` (padded to a bucket size; padding cannot
+reach real graphs, BatchNorm statistics skip it, the loss weights real graphs only), and one
+graph is recorded per bucket.
+
+:class:`GraphedSteps` drives this for any ``step(static_batch) -> Tensor`` written with fixed
+shapes and no host synchronisation (no ``.item()``, no boolean indexing, no data-dependent
+sizes). The first batch of a bucket runs eagerly on the capture stream (a real training step,
+which also creates the optimiser state), then the bucket's step is recorded; later batches of
+that bucket copy into the bucket's buffers and replay. With ``capture=False`` every step runs
+eagerly on the padded batch (the CPU path, used by tests to check the padding itself).
+
+Requirements (checked by the caller, :mod:`graphlab.train.ensemble_run`): a constant learning
+rate (the value is recorded into the graph), an optimiser that supports ``capturable=True`` or
+keeps no step counter (Adam, AdamW, SGD), graph-level tasks, and models whose batch-coupled
+layers are :class:`~graphlab.nn.masked_norm.MaskedBatchNorm1d` (see
+:func:`~graphlab.nn.masked_norm.mask_batchnorms`).
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict, Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from graphlab.data.static_batch import StaticBatcher
+
+__all__ = ["GraphedSteps", "make_capturable"]
+
+
+def make_capturable(opt: torch.optim.Optimizer) -> None:
+    """Switch an optimiser to ``capturable=True`` (Adam / AdamW keep their step counters on the
+    device, so a recorded update reads the current count); also after ``load_state_dict`` of a
+    state saved without it. SGD keeps no host-side state and needs nothing."""
+    for g in opt.param_groups:
+        if "capturable" in g:
+            g["capturable"] = True
+        elif not isinstance(opt, torch.optim.SGD):
+            raise ValueError(f"{type(opt).__name__} cannot be captured in a CUDA graph "
+                             "(no capturable option); use adam, adamw or sgd")
+        for p in g["params"]:
+            st = opt.state.get(p, {})
+            step = st.get("step")
+            if isinstance(step, Tensor) and step.device != p.device:
+                st["step"] = step.to(p.device, torch.float32)
+
+
+class GraphedSteps:
+    """Pads each batch to its bucket and runs ``step`` on it, replaying a CUDA graph per bucket.
+
+    Args:
+        step: ``step(static_batch) -> Tensor`` (e.g. the members' losses); must use fixed
+            shapes and never synchronise with the host.
+        batch_size: the largest number of graphs in a training batch.
+        capture: record and replay CUDA graphs (needs CUDA); False runs ``step`` eagerly on the
+            padded batch.
+        max_graphs: at most this many buckets are recorded; batches of further buckets run
+            eagerly (counted in :attr:`stats`).
+    """
+
+    def __init__(self, step: Callable[[object], Tensor], batch_size: int, capture: bool = True,
+                 device=None, granularity: int = 8, max_graphs: int = 64):
+        if capture and not torch.cuda.is_available():
+            raise RuntimeError("CUDA graphs need a CUDA device")
+        self.step, self.capture, self.max_graphs = step, capture, int(max_graphs)
+        self.batcher = StaticBatcher(batch_size, granularity=granularity, device=device)
+        self.graphs: Dict[Tuple[int, int], Tuple[torch.cuda.CUDAGraph, Tensor]] = {}
+        self.stream = torch.cuda.Stream(device) if capture else None
+        self.stats = {"replays": 0, "captures": 0, "eager": 0}
+
+    def __call__(self, batch) -> Tensor:
+        key, static = self.batcher(batch)
+        if not self.capture:
+            self.stats["eager"] += 1
+            return self.step(static)
+        if key in self.graphs:
+            graph, out = self.graphs[key]
+            graph.replay()
+            self.stats["replays"] += 1
+            return out
+        cur = torch.cuda.current_stream()
+        self.stream.wait_stream(cur)
+        with torch.cuda.stream(self.stream):  # the real step for this batch (and the warm-up)
+            result = self.step(static)
+        cur.wait_stream(self.stream)
+        self.stats["eager"] += 1
+        if len(self.graphs) < self.max_graphs:
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, stream=self.stream):
+                out = self.step(static)  # recorded, not run
+            self.graphs[key] = (graph, out)
+            self.stats["captures"] += 1
+        return result.clone()

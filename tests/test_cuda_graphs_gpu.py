@@ -1,0 +1,76 @@
+"""CUDA-graph training steps (graphlab.train.cuda_graphs) on a GPU: replays train exactly as the
+same padded steps run eagerly. Run with ``python -m pytest tests/test_cuda_graphs_gpu.py -m gpu``;
+skipped without CUDA. The padding itself is checked on CPU (tests/test_static_batch.py)."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from graphlab.nn.masked_norm import mask_batchnorms, padding_masks
+from graphlab.train.cuda_graphs import GraphedSteps, make_capturable
+from graphlab.train.ensemble import SeedEnsemble
+
+pytestmark = [pytest.mark.gpu,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
+
+
+def _setup(capture):
+    from test_static_batch import gin
+    torch.manual_seed(0)
+    ens = SeedEnsemble([gin() for _ in range(3)], seeds=[0, 1, 2]).cuda()  # float64
+    mask_batchnorms(ens._base[0])
+    opt = torch.optim.Adam(ens.parameters(), lr=1e-2)
+    make_capturable(opt)
+
+    def step(sb):
+        with padding_masks(sb.node_mask, sb.edge_mask, sb.graph_mask):
+            out = ens(sb)
+        w = sb.graph_mask.double().view(-1, 1)
+        y = torch.nan_to_num(sb.y.double())
+
+        def one(o):
+            return (F.binary_cross_entropy_with_logits(o, y, reduction="none") * w).sum() / \
+                w.sum()
+        losses = torch.func.vmap(one)(out)
+        opt.zero_grad(set_to_none=True)
+        losses.sum().backward()
+        opt.step()
+        return losses.detach()
+    return ens, GraphedSteps(step, batch_size=8, capture=capture)
+
+
+def test_replays_equal_eager_padded_steps():
+    from test_static_batch import graphs
+    batches = [graphs(int(n), seed=s).cuda() for s, n in enumerate([6, 3, 8])]
+    batches = batches + batches[::-1] + batches  # buckets recur: replays
+    ens_g, run_g = _setup(True)
+    ens_e, run_e = _setup(False)
+    for i, b in enumerate(batches):
+        lg, le = run_g(b).clone(), run_e(b)
+        # float64. A float32 version (rtol 1e-4) failed at step 7 of 9 in session 3's GPU run,
+        # steps 0-6 (four of them replays) agreeing; the cause was not isolated (float32
+        # scatter atomics amplified by Adam at lr 1e-2 is the suspect). This float64 version
+        # has not run on a GPU yet; the runner-level test below passed there (float64).
+        torch.testing.assert_close(lg, le, rtol=1e-9, atol=1e-11)
+    assert run_g.stats["replays"] > 0 and run_g.stats["captures"] >= 2
+    for (n, p), q in zip(ens_g.state_dict().items(), ens_e.state_dict().values()):
+        torch.testing.assert_close(p, q, rtol=1e-8, atol=1e-10)
+
+
+def test_ensemble_runner_with_cuda_graphs(data_root, tmp_path):
+    from test_static_batch import _ens_cfg
+    from graphlab.train.ensemble_run import run_ensemble
+    cfg = _ens_cfg(cuda_graphs=True)
+    cfg["trainer"] = {**cfg["trainer"], "accelerator": "gpu", "deterministic": False}
+    got = run_ensemble(cfg, [0, 1], str(tmp_path / "g"), quiet=True)
+    ref_cfg = copy.deepcopy(cfg)
+    ref_cfg["task"] = {"cuda_graphs": {"capture": False}}
+    ref = run_ensemble(ref_cfg, [0, 1], str(tmp_path / "e"), quiet=True)
+    for a, b in zip(got, ref):
+        assert a["ensemble"]["cuda_graphs"]["replays"] > 0
+        for ha, hb in zip(a["history"], b["history"]):
+            for k in ha:
+                assert ha[k] == pytest.approx(hb[k], rel=1e-6, abs=1e-8), k

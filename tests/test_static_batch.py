@@ -1,0 +1,210 @@
+"""Static-shape batches (graphlab.data.static_batch), padding-aware BatchNorm
+(graphlab.nn.masked_norm) and the padded training step of ``task.cuda_graphs``: a model trained
+on padded batches computes what it computes on the unpadded ones (float64)."""
+import copy
+
+import pytest
+import torch
+from torch_geometric.data import Batch, Data
+
+from graphlab.data.static_batch import StaticBatcher, bucket_size
+from graphlab.models.basic import GIN
+from graphlab.nn.masked_norm import (MaskedBatchNorm1d, has_unmasked_batch_statistics,
+                                     mask_batchnorms, padding_masks)
+from graphlab.train.task import GraphTask
+
+
+def graphs(n_graphs=5, seed=0, T=3, y_kind="multilabel"):
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for i in range(n_graphs):
+        n = int(torch.randint(1, 9, (1,), generator=g))
+        e = int(torch.randint(0, 3 * n, (1,), generator=g))
+        ei = torch.randint(0, n, (2, e), generator=g)
+        y = (torch.randint(0, 2, (1, T), generator=g).double() if y_kind == "multilabel"
+             else torch.randint(0, 3, (1,), generator=g))
+        out.append(Data(x=torch.randn(n, 4, generator=g, dtype=torch.float64), edge_index=ei,
+                        edge_attr=torch.randn(e, 2, generator=g, dtype=torch.float64), y=y,
+                        pe=torch.randn(n, 2, generator=g, dtype=torch.float64)))
+    if y_kind == "multilabel":
+        out[0].y[0, 1] = float("nan")
+    return Batch.from_data_list(out)
+
+
+def test_bucket_size():
+    assert bucket_size(1) == 16 and bucket_size(16) == 16
+    for n in [17, 100, 816, 1000, 1750, 4097, 123457]:
+        b = bucket_size(n)
+        assert n <= b <= n * 1.125 + 1
+    # few buckets: sizes 513..1024 fall into 8
+    assert len({bucket_size(n) for n in range(513, 1025)}) == 8
+
+
+def test_batcher_layout_padding_and_buffer_reuse():
+    batch = graphs()
+    sb = StaticBatcher(batch_size=8)
+    key, s = sb(batch)
+    N, E, B = batch.num_nodes, batch.edge_index.size(1), batch.num_graphs
+    n, e = key
+    assert s.x.shape == (n, 4) and s.edge_attr.shape == (e, 2) and s.y.shape == (9, 3)
+    assert s.num_graphs == 9 and s.num_real_graphs == B and s.num_nodes == n
+    assert torch.equal(s.x[:N], batch.x) and (s.x[N:] == 0).all()
+    assert torch.equal(s.pe[:N], batch.pe)
+    assert torch.equal(s.edge_index[:, :E], batch.edge_index)
+    assert (s.edge_index[:, E:] == n - 1).all()  # pad edges: last pad node to itself
+    assert torch.equal(s.batch[:N], batch.batch) and (s.batch[N:] == 8).all()
+    assert s.ptr.tolist() == batch.ptr.tolist() + [N] * (8 - B) + [n]
+    assert s.node_mask.sum() == N and s.edge_mask.sum() == E and s.graph_mask.sum() == B
+    assert len({n, e, 9}) == 3  # sizes name the kind of row
+    # another batch of the same bucket reuses the buffers; stale rows are cleared
+    other = graphs(seed=0)
+    other.x = other.x + 1
+    key2, s2 = sb(other)
+    assert key2 == key and s2.x is s.x and torch.equal(s2.x[:N], other.x)
+    with pytest.raises(ValueError, match="exceeds batch_size"):
+        StaticBatcher(batch_size=2)(batch)
+
+
+def test_batcher_refuses_pair_level_fields():
+    batch = graphs()
+    batch.pair = torch.zeros(7, 2)
+    batch._slice_dict["pair"] = torch.tensor([0, 7] + [7] * (batch.num_graphs - 1))
+    with pytest.raises(ValueError, match="neither node-, edge- nor graph-level"):
+        StaticBatcher(batch_size=8)(batch)
+
+
+def test_masked_batchnorm_equals_batchnorm_without_masks():
+    torch.manual_seed(0)
+    bn = torch.nn.BatchNorm1d(6).double()
+    mbn = copy.deepcopy(bn)
+    mask_batchnorms(mbn)
+    assert isinstance(mbn, MaskedBatchNorm1d)
+    x = torch.randn(10, 6, dtype=torch.float64)
+    torch.testing.assert_close(mbn(x), bn(x))
+    torch.testing.assert_close(mbn.running_var, bn.running_var)
+    # with a mask: the statistics of the real rows only
+    mask = torch.tensor([True] * 7 + [False] * 3)
+    ref = copy.deepcopy(bn)
+    with padding_masks(mask):
+        y = mbn(torch.cat([x[:7], 1e6 * torch.ones(3, 6, dtype=torch.float64)]))
+    torch.testing.assert_close(y[:7], ref(x[:7]))
+    torch.testing.assert_close(mbn.running_mean, ref.running_mean)
+    torch.testing.assert_close(mbn.running_var, ref.running_var)
+    assert int(mbn.num_batches_tracked) == int(ref.num_batches_tracked)
+    with padding_masks(mask), pytest.raises(ValueError, match="matches none"):
+        mbn(x[:9])
+    with pytest.raises(ValueError, match="same length"):
+        with padding_masks(mask, mask.clone()):
+            pass
+    mbn.eval()
+    with padding_masks(mask):  # eval: running statistics, masks irrelevant
+        torch.testing.assert_close(mbn(x[:10]), ref.eval()(x[:10]))
+
+
+@pytest.mark.parametrize("task,T", [("graph_multilabel", 3), ("graph_classification", 3),
+                                    ("graph_regression", 3)])
+def test_masked_loss_equals_loss_on_real_graphs(task, T):
+    torch.manual_seed(1)
+    t = GraphTask(torch.nn.Identity(), task, "rocauc" if task == "graph_multilabel" else
+                  "accuracy" if task == "graph_classification" else "mae",
+                  target_scale=torch.rand(T) + 0.5 if task == "graph_regression" else None)
+    B, G = 5, 9
+    pred = torch.randn(G, T, dtype=torch.float64)
+    if task == "graph_classification":
+        y = torch.randint(0, T, (G,))
+    else:
+        y = torch.randn(G, T, dtype=torch.float64)
+        if task == "graph_multilabel":
+            y = (y > 0).double()
+            y[1, 2] = float("nan")
+    mask = torch.arange(G) < B
+    y_pad = y.clone()
+    y_pad[B:] = 0
+    torch.testing.assert_close(t._masked_loss(pred, y_pad, mask), t._loss(pred[:B], y[:B]),
+                               check_dtype=False)
+
+
+def gin(norm="batch"):
+    return GIN(4, 3, hidden_channels=16, num_layers=3, dropout=0.0, norm=norm, pool="mean",
+               virtual_node=True, task_level="graph", edge_dim=2).double()
+
+
+def test_padded_step_equals_unpadded_step():
+    """Outputs, loss, gradients and BatchNorm statistics of GIN-virtual (BatchNorm in its MLPs
+    and in the virtual-node MLPs, edge features, mean pooling) on a padded batch equal those
+    on the batch itself."""
+    torch.manual_seed(0)
+    batch = graphs(6, seed=3, y_kind="class")
+    ref = gin()
+    model = copy.deepcopy(ref)
+    assert mask_batchnorms(model) > 0 and has_unmasked_batch_statistics(model) is None
+    assert has_unmasked_batch_statistics(ref) is not None
+    task = GraphTask(torch.nn.Identity(), "graph_classification", "accuracy")
+    out_ref = ref(batch)
+    loss_ref = task._loss(out_ref, batch.y)
+    loss_ref.backward()
+    _, s = StaticBatcher(batch_size=8)(batch)
+    with padding_masks(s.node_mask, s.edge_mask, s.graph_mask):
+        out = model(s)
+    loss = task._masked_loss(out, s.y, s.graph_mask)
+    loss.backward()
+    torch.testing.assert_close(out[:batch.num_graphs], out_ref)
+    torch.testing.assert_close(loss, loss_ref)
+    for (n, p), q in zip(model.named_parameters(), ref.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, msg=n)
+    for (n, b), c in zip(model.named_buffers(), ref.buffers()):
+        torch.testing.assert_close(b, c, msg=n)
+
+
+def test_graphed_steps_eager_path_and_capture_needs_cuda():
+    from graphlab.train.cuda_graphs import GraphedSteps
+    seen = []
+    steps = GraphedSteps(lambda s: seen.append(s.num_real_graphs) or s.y.sum(), batch_size=8,
+                         capture=False)
+    steps(graphs(3))
+    steps(graphs(6, seed=1))
+    assert seen == [3, 6] and steps.stats["eager"] == 2
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA"):
+            GraphedSteps(lambda s: s.y, batch_size=8, capture=True)
+
+
+def _ens_cfg(**task):
+    return {"experiment": "cg", "data": {"name": "motifs", "batch_size": 64},
+            "model": {"name": "gin", "hidden_channels": 16, "num_layers": 2, "dropout": 0.0,
+                      "virtual_node": True},
+            "optim": {"name": "adam", "lr": 0.02}, "scheduler": {"name": "none"},
+            "trainer": {"max_epochs": 2, "precision": "64-true", "gradient_clip_val": 0.5,
+                        "accelerator": "cpu"},
+            "task": task}
+
+
+def test_ensemble_padded_steps_equal_plain_ensemble(data_root, tmp_path):
+    """``task.cuda_graphs`` with capture off (the padded static batches, masked BatchNorm and
+    masked loss, run eagerly on CPU) trains every member as the plain ensemble does."""
+    from graphlab.train.ensemble_run import run_ensemble
+    ref = run_ensemble(_ens_cfg(), [0, 1], str(tmp_path / "ref"), quiet=True)
+    got = run_ensemble(_ens_cfg(cuda_graphs={"capture": False}), [0, 1], str(tmp_path / "cg"),
+                       quiet=True)
+    for a, b in zip(got, ref):
+        assert a["ensemble"]["cuda_graphs"]["eager"] > 0
+        for ha, hb in zip(a["history"], b["history"]):
+            for k in ha:
+                assert ha[k] == pytest.approx(hb[k], rel=1e-7, abs=1e-9), k
+
+
+def test_cuda_graphs_config_errors(data_root, tmp_path):
+    from graphlab.train.config import ConfigError
+    from graphlab.train.ensemble_run import run_ensemble
+    from graphlab.train.run import run_seed
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="needs a CUDA device"):
+            run_ensemble(_ens_cfg(cuda_graphs=True), [0], str(tmp_path), quiet=True)
+    bad = {**_ens_cfg(cuda_graphs={"capture": False}),
+           "scheduler": {"name": "step", "step_size": 1, "gamma": 0.5}}
+    with pytest.raises(ConfigError, match="constant learning rate"):
+        run_ensemble(bad, [0], str(tmp_path), quiet=True)
+    with pytest.raises(ConfigError, match="--ensemble"):
+        run_seed(_ens_cfg(cuda_graphs=True), 0, str(tmp_path), quiet=True)
+    with pytest.raises(ConfigError, match="unknown key 'task.cuda_graphs.granularty'"):
+        run_ensemble(_ens_cfg(cuda_graphs={"granularty": 4}), [0], str(tmp_path), quiet=True)
