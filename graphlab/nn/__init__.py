@@ -8,7 +8,8 @@ __all__ = ["FeatureEncoder", "EdgeEncoder"]
 from graphlab.nn.grit_layer import GRITLayer  # noqa: E402
 __all__ += ["GRITLayer"]
 from graphlab.nn.spmm_conv import SpMMConv  # noqa: E402
-__all__ += ["SpMMConv"]
+from graphlab.nn.fused_gat import FusedGATConv  # noqa: E402
+__all__ += ["SpMMConv", "FusedGATConv"]
 from graphlab.nn.tensor_gin import TensorGIN, TensorGINConv  # noqa: E402
 __all__ += ["TensorGIN", "TensorGINConv"]
 from graphlab.nn.spe import SPE  # noqa: E402
