@@ -320,19 +320,21 @@ def mamba2_fn(fn, B, L, E, N, headdim, dtype, device, train):
 
 def part_scan(run: Runner, args, device):
     B, E, N = (2, 16, 16) if args.quick else (32, 128, 16)
-    lengths = [64, 128] if args.quick else [512, 1024, 2048, 4096]
+    lengths = [64, 128] if args.quick else (args.lengths or [512, 1024, 2048, 4096])
     fn, why = _mamba2_combined()
     if device.type != "cuda":
         fn, why = None, "n/a (needs CUDA)"
+    dtypes = [d for d in (torch.float32, torch.bfloat16)
+              if ("fp32" if d == torch.float32 else "bf16") in args.dtypes]
     for L in lengths:
         shape = dict(B=B, L=L, D=E)
-        for dtype in (torch.float32, torch.bfloat16):
+        for dtype in dtypes:
             dts = "fp32" if dtype == torch.float32 else "bf16"
             for train in (False, True):
                 mode = "fwd+bwd" if train else "fwd"
                 run.row("scan", "mamba selective scan", "graphlab torch (chunked scan, N=16)", dts,
                         mode, shape, lambda: graphlab_scan_fn(B, L, E, N, dtype, device, train), B * L)
-                for headdim in (1, 64):
+                for headdim in args.headdims:
                     if E % headdim:
                         continue
                     impl = f"mamba_chunk_scan_combined hd={headdim} nh={E // headdim}"
@@ -393,6 +395,13 @@ def main(argv=None):
     ap.add_argument("--max-seconds", type=float, default=170.0,
                     help="rows not started by then are reported as skipped (default 170)")
     ap.add_argument("--out", default=None, help="write the rows and the environment as JSON here")
+    ap.add_argument("--lengths", type=int, nargs="+", default=None,
+                    help="scan part: sequence lengths (default 512 1024 2048 4096)")
+    ap.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"],
+                    help="scan part: dtypes (default both)")
+    ap.add_argument("--headdims", type=int, nargs="+", default=[1, 64],
+                    help="scan part: head dims of the mamba2 reference (default 1 64; each costs "
+                         "a Triton autotune per shape)")
     args = ap.parse_args(argv)
     for key, full, quick in (("warmup", 2, 1), ("reps", 10, 3), ("budget", 0.5, 0.05)):
         if getattr(args, key) is None:
