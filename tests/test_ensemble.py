@@ -222,8 +222,8 @@ def test_cli_ensemble_refuses_what_it_cannot_reproduce(data_root, tmp_path):
     recs = run_ensemble(cfg, [0, 1], str(tmp_path), quiet=True)
     assert all(r["epochs"] == 1 and not r["complete"] for r in recs)
     # a model vmap cannot map (data-dependent control flow): one clear line, not a traceback
-    bad = {**_run_cfg(epochs=1), "model": {"name": "sincgcn", "hidden_channels": 8,
-                                           "dropout": 0.0}}
+    bad = {**_run_cfg(epochs=1), "model": {"name": "gps", "hidden_channels": 8,
+                                           "dropout": 0.0, "attn_dropout": 0.0}}
     with pytest.raises(ConfigError, match="cannot be trained as a vmapped ensemble"):
         run_ensemble(bad, [0, 1], str(tmp_path), quiet=True)
     with pytest.raises(ConfigError, match="distinct"):
@@ -260,3 +260,22 @@ def test_cli_ensemble_refuses_task_compile(data_root, tmp_path):
     with pytest.raises(ConfigError, match="task.compile"):
         run_ensemble({**_run_cfg(epochs=1), "task": {"compile": True}}, RUN_SEEDS, str(tmp_path),
                      quiet=True)
+
+
+@pytest.mark.parametrize("name", ["sincgcn", "spen"])
+def test_sinc_and_spen_members_equal_their_models(name):
+    """Their input checks read the raw batch, so vmap maps them (float64)."""
+    from torch_geometric.loader import DataLoader
+    from graphlab.registry import MODELS
+    ds = FakeDataset(8, avg_num_nodes=8, num_channels=5, num_classes=2, task="graph")
+    b = next(iter(DataLoader(ds, batch_size=8)))
+    b.x = b.x.double()
+    models = []
+    for s in (0, 1):
+        torch.manual_seed(s)
+        models.append(MODELS.get(name)(5, 2, hidden_channels=8, task_level="graph").double()
+                      .eval())
+    ens = SeedEnsemble(models).eval()
+    out = ens(b)
+    for k, m in enumerate(models):
+        torch.testing.assert_close(out[k], m(b))

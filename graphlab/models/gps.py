@@ -8,6 +8,7 @@ from torch import Tensor, nn
 import torch.nn.functional as F
 
 from graphlab.models.basic import POOLS, TASK_LEVELS, _check_choice, readout
+from graphlab.nn.checks import check_no_nan
 from graphlab.nn.encoders import EdgeEncoder, FeatureEncoder
 from graphlab.registry import register_model
 
@@ -208,8 +209,7 @@ class _HybridBase(nn.Module):
 
     def encode_inputs(self, data) -> Tuple[Tensor, Optional[Tensor], Tensor]:
         x = getattr(data, "x", None)
-        if x is not None and x.is_floating_point() and bool(torch.isnan(x).any()):
-            raise ValueError("data.x contains NaN")
+        check_no_nan(x, "data.x")
         h = self.encoder(x, data.num_nodes)
         if self.pe is not None:  # GraphGPS style: [node embedding || PE]
             from graphlab.nn.pe import add_pe

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from torch_geometric.utils import coalesce, degree, to_dense_adj, to_dense_batch
 
 from graphlab.models.basic import POOLS, TASK_LEVELS, _check_choice, readout
+from graphlab.nn.checks import check_no_nan
 from graphlab.nn.encoders import EdgeEncoder, FeatureEncoder
 from graphlab.nn.grit_layer import GRITLayer
 from graphlab.registry import register_model
@@ -196,9 +197,7 @@ class GRIT(nn.Module):
                              f"with walk_length={self.walk_length}; use the same walk_length "
                              "in AddRRWP and the model")
         x_in = getattr(data, "x", None)
-        if x_in is not None and x_in.is_floating_point() and \
-                not torch.compiler.is_compiling() and bool(torch.isnan(x_in).any()):
-            raise ValueError("data.x contains NaN")
+        check_no_nan(x_in, "data.x")
         N = data.num_nodes
         x = self.node_encoder(x_in, N) + self.rrwp_node(rrwp.to(self.rrwp_node.weight.dtype))
         batch = getattr(data, "batch", None)

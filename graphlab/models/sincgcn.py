@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from graphlab.models.basic import (POOLS, TASK_LEVELS, _check_choice, make_norm, readout,
                                    reset_children)
+from graphlab.nn.checks import check_no_nan
 from graphlab.nn.encoders import EdgeEncoder, FeatureEncoder
 from graphlab.nn.sinc_conv import AGGRS, SINCConv
 from graphlab.registry import register_model
@@ -117,9 +118,8 @@ class SINCGCN(nn.Module):
 
     def forward(self, data) -> Tensor:
         dtype = self.head[0].weight.dtype
+        check_no_nan(getattr(data, "x", None), "node features (data.x)")
         x = _encode(self.encoder, getattr(data, "x", None), data.num_nodes, dtype)
-        if x.is_floating_point() and torch.isnan(x).any():
-            raise ValueError("node features contain NaN")
         x = F.dropout(x, self.input_dropout, self.training)
         edge_index = getattr(data, "edge_index", None)
         if edge_index is None:

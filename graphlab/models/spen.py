@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch_geometric.utils import scatter
 
 from graphlab.models.basic import POOLS, TASK_LEVELS, _check_choice, readout
+from graphlab.nn.checks import check_no_nan
 from graphlab.nn.encoders import EdgeEncoder, FeatureEncoder
 from graphlab.nn.equivariant import REDUCES, EquivariantLinear, SetLayout
 from graphlab.registry import register_model
@@ -240,9 +241,8 @@ class SPEN(nn.Module):
     def forward(self, data) -> Tensor:
         dtype = self.head[0].weight.dtype
         N = int(data.num_nodes)
+        check_no_nan(getattr(data, "x", None), "node features (data.x)")
         x = self._encode(self.encoder, getattr(data, "x", None), N, dtype)
-        if x.is_floating_point() and torch.isnan(x).any():
-            raise ValueError("node features contain NaN")
         edge_index = getattr(data, "edge_index", None)
         if edge_index is None:
             edge_index = x.new_zeros(2, 0, dtype=torch.long)
