@@ -179,18 +179,33 @@ def _ens_cfg(**task):
             "task": task}
 
 
-def test_ensemble_padded_steps_equal_plain_ensemble(data_root, tmp_path):
+@pytest.mark.parametrize("schedule", ["none", "plateau"])
+def test_ensemble_padded_steps_equal_plain_ensemble(data_root, tmp_path, schedule):
     """``task.cuda_graphs`` with capture off (the padded static batches, masked BatchNorm and
-    masked loss, run eagerly on CPU) trains every member as the plain ensemble does."""
+    masked loss, run eagerly on CPU) trains every member as the plain ensemble does; with a
+    plateau schedule of patience 0 the members' rates differ (per-member rescaling)."""
     from graphlab.train.ensemble_run import run_ensemble
-    ref = run_ensemble(_ens_cfg(), [0, 1], str(tmp_path / "ref"), quiet=True)
-    got = run_ensemble(_ens_cfg(cuda_graphs={"capture": False}), [0, 1], str(tmp_path / "cg"),
+
+    def cfg(**task):
+        c = _ens_cfg(**task)
+        if schedule == "plateau":
+            c["scheduler"] = {"name": "plateau", "patience": 0, "factor": 0.5}
+            c["trainer"]["max_epochs"] = 3
+        return c
+    ref = run_ensemble(cfg(), [0, 1], str(tmp_path / "ref"), quiet=True)
+    got = run_ensemble(cfg(cuda_graphs={"capture": False}), [0, 1], str(tmp_path / "cg"),
                        quiet=True)
+    if schedule == "plateau":
+        assert len({h["lr"] for r in got for h in r["history"]}) > 1
     for a, b in zip(got, ref):
         assert a["ensemble"]["cuda_graphs"]["eager"] > 0
-        for ha, hb in zip(a["history"], b["history"]):
+        assert [h["lr"] for h in a["history"]] == [h["lr"] for h in b["history"]]
+        for e, (ha, hb) in enumerate(zip(a["history"], b["history"])):
+            # masked and native BatchNorm sum in different orders: 1e-13 apart after one
+            # epoch, and training at lr 0.02 amplifies that to ~1e-8 by the third
+            rel = 1e-7 if e < 2 else 1e-5
             for k in ha:
-                assert ha[k] == pytest.approx(hb[k], rel=1e-7, abs=1e-9), k
+                assert ha[k] == pytest.approx(hb[k], rel=rel, abs=1e-9), (e, k)
 
 
 def test_cuda_graphs_config_errors(data_root, tmp_path):
@@ -200,10 +215,9 @@ def test_cuda_graphs_config_errors(data_root, tmp_path):
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="needs a CUDA device"):
             run_ensemble(_ens_cfg(cuda_graphs=True), [0], str(tmp_path), quiet=True)
-    bad = {**_ens_cfg(cuda_graphs={"capture": False}),
-           "scheduler": {"name": "step", "step_size": 1, "gamma": 0.5}}
-    with pytest.raises(ConfigError, match="constant learning rate"):
-        run_ensemble(bad, [0], str(tmp_path), quiet=True)
+    from graphlab.train.cuda_graphs import set_tensor_lr
+    with pytest.raises(ValueError, match="needs adam or adamw"):
+        set_tensor_lr(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1), "cpu")
     with pytest.raises(ConfigError, match="--ensemble"):
         run_seed(_ens_cfg(cuda_graphs=True), 0, str(tmp_path), quiet=True)
     with pytest.raises(ConfigError, match="unknown key 'task.cuda_graphs.granularty'"):

@@ -15,11 +15,12 @@ which also creates the optimiser state), then the bucket's step is recorded; lat
 that bucket copy into the bucket's buffers and replay. With ``capture=False`` every step runs
 eagerly on the padded batch (the CPU path, used by tests to check the padding itself).
 
-Requirements (checked by the caller, :mod:`graphlab.train.ensemble_run`): a constant learning
-rate (the value is recorded into the graph), an optimiser that supports ``capturable=True`` or
-keeps no step counter (Adam, AdamW, SGD), graph-level tasks, and models whose batch-coupled
-layers are :class:`~graphlab.nn.masked_norm.MaskedBatchNorm1d` (see
-:func:`~graphlab.nn.masked_norm.mask_batchnorms`).
+Requirements (checked by the caller, :mod:`graphlab.train.ensemble_run`): an optimiser that
+supports ``capturable=True`` (Adam, AdamW; SGD with a constant learning rate), graph-level tasks,
+and models whose batch-coupled layers are :class:`~graphlab.nn.masked_norm.MaskedBatchNorm1d`
+(see :func:`~graphlab.nn.masked_norm.mask_batchnorms`). A learning rate that changes (an LR
+schedule) is kept in a device tensor that the recorded update reads (see
+:func:`set_tensor_lr`).
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from torch import Tensor
 
 from graphlab.data.static_batch import StaticBatcher
 
-__all__ = ["GraphedSteps", "make_capturable"]
+__all__ = ["GraphedSteps", "make_capturable", "set_tensor_lr"]
 
 
 def make_capturable(opt: torch.optim.Optimizer) -> None:
@@ -48,6 +49,18 @@ def make_capturable(opt: torch.optim.Optimizer) -> None:
             step = st.get("step")
             if isinstance(step, Tensor) and step.device != p.device:
                 st["step"] = step.to(p.device, torch.float32)
+
+
+def set_tensor_lr(opt: torch.optim.Optimizer, device) -> None:
+    """Keep each param group's learning rate in a 0-d device tensor, so a recorded update reads
+    the current value; change it with ``group["lr"].fill_(value)``. Adam / AdamW only (their
+    capturable update accepts a tensor rate)."""
+    if not isinstance(opt, (torch.optim.Adam, torch.optim.AdamW)):
+        raise ValueError(f"a changing learning rate inside a CUDA graph needs adam or adamw, "
+                         f"not {type(opt).__name__}")
+    for g in opt.param_groups:
+        if not isinstance(g["lr"], Tensor):
+            g["lr"] = torch.tensor(float(g["lr"]), dtype=torch.float32, device=device)
 
 
 class GraphedSteps:
@@ -73,11 +86,18 @@ class GraphedSteps:
         self.stream = torch.cuda.Stream(device) if capture else None
         self.stats = {"replays": 0, "captures": 0, "eager": 0}
 
-    def __call__(self, batch) -> Tensor:
+    def __call__(self, batch, variant=None) -> Tensor:
+        """One step on ``batch``. ``variant`` (hashable) selects a version of the step (e.g.
+        with or without per-member learning-rate scaling): ``step(static, variant)`` is called
+        and each (bucket, variant) pair gets its own graph; None calls ``step(static)``."""
         key, static = self.batcher(batch)
+        key = (key, variant)
+
+        def run():
+            return self.step(static) if variant is None else self.step(static, variant)
         if not self.capture:
             self.stats["eager"] += 1
-            return self.step(static)
+            return run()
         if key in self.graphs:
             graph, out = self.graphs[key]
             graph.replay()
@@ -86,13 +106,13 @@ class GraphedSteps:
         cur = torch.cuda.current_stream()
         self.stream.wait_stream(cur)
         with torch.cuda.stream(self.stream):  # the real step for this batch (and the warm-up)
-            result = self.step(static)
+            result = run()
         cur.wait_stream(self.stream)
         self.stats["eager"] += 1
         if len(self.graphs) < self.max_graphs:
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph, stream=self.stream):
-                out = self.step(static)  # recorded, not run
+                out = run()  # recorded, not run
             self.graphs[key] = (graph, out)
             self.stats["captures"] += 1
         return result.clone()

@@ -329,6 +329,10 @@ def run_ensemble(cfg: dict, seeds: List[int], out_dir: str, resume: bool = False
                     losses = graphed(batch)
                 loss_sum += losses.double() * int(batch.num_graphs)
                 n_sum += int(batch.num_graphs)
+                for popt, sched, interval, _ in probes:
+                    if sched is not None and interval == "step":
+                        popt.step()
+                        sched.step()
                 continue
             with dtype_ctx():
                 try:
@@ -467,10 +471,15 @@ def run_ensemble(cfg: dict, seeds: List[int], out_dir: str, resume: bool = False
 
 def _graphed_steps(cfg, info, ens, opt, probes, tasks, tset, params):
     """``task.cuda_graphs``: the training step over padded static batches, recorded once per
-    bucket as a CUDA graph (graphlab.train.cuda_graphs); refuses what it cannot replay."""
+    bucket as a CUDA graph (graphlab.train.cuda_graphs); refuses what it cannot replay.
+
+    Learning rates follow the members' schedules as in the eager loop: the optimiser runs at the
+    largest member rate and, when the members' rates differ, each member's update is rescaled by
+    its rate over that one (a second recorded variant of the step). With an LR schedule and
+    capture, the rate lives in a device tensor that the recorded update reads."""
     from graphlab.nn.masked_norm import (has_unmasked_batch_statistics, mask_batchnorms,
                                          padding_masks)
-    from graphlab.train.cuda_graphs import GraphedSteps, make_capturable
+    from graphlab.train.cuda_graphs import GraphedSteps, make_capturable, set_tensor_lr
     opts = cfg["task"]["cuda_graphs"]
     opts = {} if opts is True else dict(opts)
     device = tset["device"]
@@ -481,23 +490,42 @@ def _graphed_steps(cfg, info, ens, opt, probes, tasks, tset, params):
                           "eagerly, e.g. on CPU)")
     if info.task not in GRAPH_TASKS:
         raise ConfigError(f"'task.cuda_graphs' supports graph-level tasks, not {info.task}")
-    if any(sched is not None for _, sched, _, _ in probes):
-        raise ConfigError("'task.cuda_graphs' needs a constant learning rate (scheduler: none): "
-                          "the rate is recorded into the graph")
     base = ens._base[0]
     mask_batchnorms(base)
     bad = has_unmasked_batch_statistics(base)
     if bad is not None:
         raise ConfigError(f"'task.cuda_graphs': layer '{bad}' normalises over the whole batch "
                           "and has no padding-aware version; train without cuda_graphs")
+    scheduled = any(sched is not None for _, sched, _, _ in probes)
     if capture:
         try:
             make_capturable(opt)
+            if scheduled:
+                set_tensor_lr(opt, device)
         except ValueError as e:
             raise ConfigError(f"'task.cuda_graphs': {e}") from None
     member_loss = torch.func.vmap(tasks[0]._masked_loss, in_dims=(0, None, None))
+    ratio = torch.ones(len(probes), dtype=torch.float64, device=device)  # cast per parameter
+    lr_state: Dict[str, Any] = {"lrs": None, "scaled": False}
 
-    def step(sb):
+    def sync_lrs() -> bool:
+        """Set the optimiser's rate from the members' schedules (host side, only on a change);
+        True when the members' rates differ (the rescaling variant)."""
+        lrs = [p[0].param_groups[0]["lr"] for p in probes]
+        if lrs != lr_state["lrs"]:
+            ref = max(lrs)
+            for g in opt.param_groups:
+                if isinstance(g["lr"], Tensor):
+                    g["lr"].fill_(ref)
+                else:
+                    g["lr"] = ref
+            scaled = ref > 0 and any(lr != ref for lr in lrs)
+            if scaled:
+                ratio.copy_(torch.tensor([lr / ref for lr in lrs], dtype=torch.float64))
+            lr_state.update(lrs=lrs, scaled=scaled)
+        return lr_state["scaled"]
+
+    def step(sb, scaled: bool):
         with padding_masks(sb.node_mask, sb.edge_mask, sb.graph_mask):
             out = ens(sb)
         losses = member_loss(out, sb.y, sb.graph_mask)
@@ -508,12 +536,25 @@ def _graphed_steps(cfg, info, ens, opt, probes, tasks, tset, params):
                 clip_member_grad_norms(params, tset["clip"])
             else:
                 torch.nn.utils.clip_grad_value_(params, tset["clip"])
-        opt.step()
+        if scaled:  # as the eager loop: each member's update times its rate / the largest
+            before = [p.detach().clone() for p in params]
+            opt.step()
+            with torch.no_grad():
+                for p, b in zip(params, before):
+                    r = ratio.view(-1, *([1] * (p.dim() - 1))).to(p.dtype)
+                    p.copy_(b + (p - b) * r)
+        else:
+            opt.step()
         return losses.detach()
 
-    return GraphedSteps(step, cfg["data"]["batch_size"], capture=capture, device=device,
-                        granularity=opts.get("granularity", 8),
-                        max_graphs=opts.get("max_graphs", 64))
+    steps = GraphedSteps(step, cfg["data"]["batch_size"], capture=capture, device=device,
+                         granularity=opts.get("granularity", 8),
+                         max_graphs=opts.get("max_graphs", 64))
+
+    def train_step(batch):
+        return steps(batch, variant=sync_lrs())
+    train_step.stats = steps.stats
+    return train_step
 
 
 class _DefaultDtype:
