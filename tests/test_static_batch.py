@@ -129,13 +129,20 @@ def gin(norm="batch"):
                virtual_node=True, task_level="graph", edge_dim=2).double()
 
 
-def test_padded_step_equals_unpadded_step():
+def sinc():
+    from graphlab.models.sincgcn import SINCGCN
+    return SINCGCN(4, 3, hidden_channels=16, num_layers=2, norm="batch", neigh_aggr="sym",
+                   aggr="mean", task_level="graph").double()
+
+
+@pytest.mark.parametrize("build", [gin, sinc], ids=["gin-virtual", "sincgcn"])
+def test_padded_step_equals_unpadded_step(build):
     """Outputs, loss, gradients and BatchNorm statistics of GIN-virtual (BatchNorm in its MLPs
-    and in the virtual-node MLPs, edge features, mean pooling) on a padded batch equal those
-    on the batch itself."""
+    and in the virtual-node MLPs, edge features, mean pooling) and SINC-GCN (degree-normalised
+    neighbourhood context) on a padded batch equal those on the batch itself."""
     torch.manual_seed(0)
     batch = graphs(6, seed=3, y_kind="class")
-    ref = gin()
+    ref = build()
     model = copy.deepcopy(ref)
     assert mask_batchnorms(model) > 0 and has_unmasked_batch_statistics(model) is None
     assert has_unmasked_batch_statistics(ref) is not None

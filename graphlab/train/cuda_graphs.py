@@ -111,8 +111,16 @@ class GraphedSteps:
         self.stats["eager"] += 1
         if len(self.graphs) < self.max_graphs:
             graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, stream=self.stream):
-                out = run()  # recorded, not run
+            try:
+                with torch.cuda.graph(graph, stream=self.stream):
+                    out = run()  # recorded, not run
+            except RuntimeError as e:
+                raise RuntimeError(
+                    "recording the training step as a CUDA graph failed: a recorded step must "
+                    "not read values back to the host (data-dependent sizes such as SPEN's "
+                    "ego-nets or GPS's dense batches, .item(), boolean indexing, deterministic "
+                    "scatter kernels: set trainer.deterministic=false); train this model without "
+                    f"task.cuda_graphs. ({type(e).__name__}: {str(e).splitlines()[0]})") from e
             self.graphs[key] = (graph, out)
             self.stats["captures"] += 1
         return result.clone()
