@@ -147,6 +147,27 @@ def clip_member_grad_norms(params: List[Tensor], max_norm: float) -> Tensor:
     return total
 
 
+def clip_and_step(opt: torch.optim.Optimizer, params: List[Tensor], tset: Dict[str, Any],
+                  ratio: Optional[Tensor]) -> None:
+    """Gradient clipping per member, then the optimiser step; with ``ratio`` ``[K]`` (member
+    rate / the optimiser's rate) each member's update is rescaled by its ratio (exact for SGD,
+    Adam and AdamW, whose updates are linear in the rate)."""
+    if tset["clip"]:
+        if tset["clip_algorithm"] == "norm":
+            clip_member_grad_norms(params, tset["clip"])
+        else:
+            torch.nn.utils.clip_grad_value_(params, tset["clip"])
+    if ratio is None:
+        opt.step()
+        return
+    before = [p.detach().clone() for p in params]
+    opt.step()
+    with torch.no_grad():
+        for p, b in zip(params, before):
+            r = ratio.view(-1, *([1] * (p.dim() - 1))).to(p.dtype)
+            p.copy_(b + (p - b) * r)
+
+
 def _to_double(batch):
     """Lightning's 64-bit precision plugin casts floating inputs; PyG batches by hand."""
     for store in batch.stores:
@@ -353,25 +374,13 @@ def run_ensemble(cfg: dict, seeds: List[int], out_dir: str, resume: bool = False
                     losses, n = loss_of(out, batch.y), int(batch.num_graphs)
             opt.zero_grad(set_to_none=True)
             losses.sum().backward()
-            if tset["clip"]:
-                if tset["clip_algorithm"] == "norm":
-                    clip_member_grad_norms(params, tset["clip"])
-                else:
-                    torch.nn.utils.clip_grad_value_(params, tset["clip"])
             lrs = [p[0].param_groups[0]["lr"] for p in probes]
             ref = max(lrs)
             for g in opt.param_groups:
                 g["lr"] = ref
-            if ref > 0 and any(lr != ref for lr in lrs):
-                ratio = torch.tensor([lr / ref for lr in lrs], device=device)
-                before = [p.detach().clone() for p in params]
-                opt.step()
-                with torch.no_grad():
-                    for p, b in zip(params, before):
-                        r = ratio.view(-1, *([1] * (p.dim() - 1))).to(p.dtype)
-                        p.copy_(b + (p - b) * r)
-            else:
-                opt.step()
+            clip_and_step(opt, params, tset,
+                          torch.tensor([lr / ref for lr in lrs], device=device)
+                          if ref > 0 and any(lr != ref for lr in lrs) else None)
             for popt, sched, interval, _ in probes:
                 if sched is not None and interval == "step":
                     popt.step()  # no gradients: only marks the step for the scheduler
@@ -531,20 +540,7 @@ def _graphed_steps(cfg, info, ens, opt, probes, tasks, tset, params):
         losses = member_loss(out, sb.y, sb.graph_mask)
         opt.zero_grad(set_to_none=True)
         losses.sum().backward()
-        if tset["clip"]:
-            if tset["clip_algorithm"] == "norm":
-                clip_member_grad_norms(params, tset["clip"])
-            else:
-                torch.nn.utils.clip_grad_value_(params, tset["clip"])
-        if scaled:  # as the eager loop: each member's update times its rate / the largest
-            before = [p.detach().clone() for p in params]
-            opt.step()
-            with torch.no_grad():
-                for p, b in zip(params, before):
-                    r = ratio.view(-1, *([1] * (p.dim() - 1))).to(p.dtype)
-                    p.copy_(b + (p - b) * r)
-        else:
-            opt.step()
+        clip_and_step(opt, params, tset, ratio if scaled else None)  # as the eager loop
         return losses.detach()
 
     steps = GraphedSteps(step, cfg["data"]["batch_size"], capture=capture, device=device,
