@@ -60,7 +60,8 @@ def set_tensor_lr(opt: torch.optim.Optimizer, device) -> None:
                          f"not {type(opt).__name__}")
     for g in opt.param_groups:
         if not isinstance(g["lr"], Tensor):
-            g["lr"] = torch.tensor(float(g["lr"]), dtype=torch.float32, device=device)
+            dtype = g["params"][0].dtype if g["params"] else torch.float32
+            g["lr"] = torch.tensor(float(g["lr"]), dtype=dtype, device=device)
 
 
 class GraphedSteps:
