@@ -333,3 +333,19 @@ def test_configs_build_models():
         if kw.get("mixer") in ("seq", "mamba") and kw.get("seq_core", "mamba") not in SEQ_CORES:
             continue
         GPS(9, 10, edge_dim=3, node_encoder="linear", **kw)
+
+
+def test_dense_layout_matches_to_dense_batch():
+    """The layout shared by the attention mixers of all layers gives to_dense_batch's slots."""
+    from torch_geometric.utils import to_dense_batch
+    from graphlab.nn.mixers import dense_layout, from_dense, to_dense
+    batch = torch.tensor([0, 0, 0, 1, 3, 3])  # graph 2 is empty
+    x = torch.randn(6, 4, dtype=torch.float64)
+    lay = dense_layout(x, batch, num_graphs=5)  # and a trailing empty graph
+    ref, mask = to_dense_batch(x, batch, batch_size=5)
+    assert torch.equal(lay.mask, mask)
+    assert torch.equal(to_dense(x, lay), ref)
+    assert torch.equal(from_dense(ref, lay), ref[mask])
+    assert torch.equal(dense_layout(x, batch).mask, to_dense_batch(x, batch)[1])
+    with pytest.raises(ValueError, match="sorted"):
+        dense_layout(x, batch.flip(0))

@@ -315,6 +315,13 @@ class GPS(_HybridBase):
 
     def forward(self, data) -> Tensor:
         x, e, batch = self.encode_inputs(data)
+        kw = {}
+        if self.mixer in ("multihead", "performer"):
+            # one dense layout for all layers: the batch's sizes are read back once per forward
+            from graphlab.nn.mixers import dense_layout
+            num_graphs = (getattr(data, "num_graphs", None)
+                          if getattr(data, "batch", None) is not None else 1)
+            kw["layout"] = dense_layout(x, batch, num_graphs)
         for layer in self.layers:
-            x, e = layer(x, data.edge_index, e, batch)
+            x, e = layer(x, data.edge_index, e, batch, **kw)
         return self.finish(x, data)

@@ -22,7 +22,7 @@ never reach a real node, so a graph's output does not depend on the graphs it is
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, NamedTuple, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -96,6 +96,46 @@ def _check_batch(x: Tensor, batch: Optional[Tensor]) -> Tensor:
     return batch
 
 
+class DenseLayout(NamedTuple):
+    """Where each node sits in the right-padded dense batch ``[B, M, D]``: ``idx[i]`` is node
+    ``i``'s row in the flattened ``[B * M]`` view and ``mask`` ``[B, M]`` marks real slots.
+    Computed once per forward (:func:`dense_layout`) and shared by the mixers of all layers, so
+    the host reads the batch's sizes once instead of in every layer."""
+    idx: Tensor
+    mask: Tensor
+
+
+def dense_layout(x: Tensor, batch: Optional[Tensor], num_graphs: Optional[int] = None
+                 ) -> DenseLayout:
+    """The :class:`DenseLayout` of ``batch`` (sorted, as in PyG ``Batch``); the same slots as
+    :func:`torch_geometric.utils.to_dense_batch`. Reads two numbers back from the device (the
+    sortedness check and the largest graph), or one when ``num_graphs`` is given."""
+    batch = _check_batch(x, batch)
+    N = batch.numel()
+    if num_graphs is None:
+        num_graphs = int(batch.max()) + 1 if N else 0
+    counts = torch.zeros(num_graphs, dtype=torch.long, device=batch.device)
+    counts.scatter_add_(0, batch, torch.ones_like(batch))
+    M = int(counts.max()) if num_graphs else 0
+    ptr = cumsum(counts)
+    idx = batch * M + (torch.arange(N, device=batch.device) - ptr[batch])
+    mask = torch.zeros(num_graphs * M, dtype=torch.bool, device=batch.device)
+    mask[idx] = True
+    return DenseLayout(idx, mask.view(num_graphs, M))
+
+
+def to_dense(x: Tensor, layout: DenseLayout) -> Tensor:
+    """``[N, D]`` -> ``[B, M, D]``, zeros in padded slots (as ``to_dense_batch``)."""
+    B, M = layout.mask.shape
+    out = x.new_zeros(B * M, x.size(-1))
+    return out.index_copy(0, layout.idx, x).view(B, M, x.size(-1))
+
+
+def from_dense(h: Tensor, layout: DenseLayout) -> Tensor:
+    """``[B, M, D]`` -> ``[N, D]``: the real slots in node order (as ``h[mask]``)."""
+    return h.reshape(-1, h.size(-1)).index_select(0, layout.idx)
+
+
 class MultiheadMixer(nn.Module):
     r"""Softmax self-attention among the nodes of each graph.
 
@@ -126,11 +166,13 @@ class MultiheadMixer(nn.Module):
         self.attn._reset_parameters()
 
     def forward(self, x: Tensor, batch: Optional[Tensor] = None,
-                edge_index: Optional[Tensor] = None) -> Tensor:
-        batch = _check_batch(x, batch)
-        h, mask = to_dense_batch(x, batch)
-        h = self.attn(h, h, h, key_padding_mask=~mask, need_weights=False)[0]
-        return h[mask]
+                edge_index: Optional[Tensor] = None,
+                layout: Optional[DenseLayout] = None) -> Tensor:
+        if layout is None:
+            layout = dense_layout(x, batch)
+        h = to_dense(x, layout)
+        h = self.attn(h, h, h, key_padding_mask=~layout.mask, need_weights=False)[0]
+        return from_dense(h, layout)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.channels}, heads={self.heads})"
@@ -224,9 +266,11 @@ class PerformerMixer(nn.Module):
         return torch.exp(expo - stab) / math.sqrt(self.num_features)
 
     def forward(self, x: Tensor, batch: Optional[Tensor] = None,
-                edge_index: Optional[Tensor] = None) -> Tensor:
-        batch = _check_batch(x, batch)
-        h, mask = to_dense_batch(x, batch)
+                edge_index: Optional[Tensor] = None,
+                layout: Optional[DenseLayout] = None) -> Tensor:
+        if layout is None:
+            layout = dense_layout(x, batch)
+        h, mask = to_dense(x, layout), layout.mask
         B, L, _ = h.shape
         q, k, v = self.qkv(h).view(B, L, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
         scale = self.head_dim ** -0.25
@@ -238,7 +282,7 @@ class PerformerMixer(nn.Module):
         num = torch.einsum("bhlm,bhmd->bhld", phi_q, kv)
         den = torch.einsum("bhlm,bhm->bhl", phi_q, phi_k.sum(dim=2)).unsqueeze(-1)
         o = (num / den.clamp_min(torch.finfo(den.dtype).tiny)).transpose(1, 2).reshape(B, L, -1)
-        return self.dropout(self.out(o))[mask]
+        return from_dense(self.dropout(self.out(o)), layout)
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.channels}, heads={self.heads}, "
