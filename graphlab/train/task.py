@@ -80,6 +80,60 @@ class GraphTask(L.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         self._epoch_loss = [0.0, 0]
+        self._pending_loss = None
+        if getattr(self, "_loss_acc", None) is not None:
+            self._loss_acc.zero_()
+
+    def on_train_epoch_end(self) -> None:
+        self._flush_loss()
+
+    # -- the running training loss, without a host sync per step on CUDA -------------------
+    # Reading the loss back after every forward (float(loss), `if not isfinite(loss)`) makes the
+    # CPU wait for the GPU before it can queue the backward pass, so a launch-bound model leaves
+    # the GPU idle for that time. On CUDA the loss is summed on the device and a copy of it goes
+    # to pinned host memory asynchronously; it is checked one step later (or at epoch end), when
+    # the copy is long done, so a non-finite loss still stops training at the step it appeared.
+    def _raise_non_finite(self, value: float, epoch: int, step: int) -> None:
+        raise FloatingPointError(f"non-finite training loss {value} at epoch {epoch}, step "
+                                 f"{step}: check the inputs for NaN features or lower the "
+                                 "learning rate")
+
+    def _accumulate_loss(self, loss: Tensor, n: int, batch_idx: int) -> None:
+        if loss.device.type != "cuda":
+            v = float(loss)
+            if not math.isfinite(v):
+                self._raise_non_finite(v, self.current_epoch, batch_idx)
+            self._epoch_loss[0] += v * n
+            return
+        self._check_pending_loss()
+        acc = getattr(self, "_loss_acc", None)
+        if acc is None or acc.device != loss.device:
+            self._loss_acc = acc = torch.zeros((), dtype=torch.float64, device=loss.device)
+            self._loss_host = torch.empty((), dtype=torch.float32, pin_memory=True)
+        acc.add_(loss.double() * n)
+        self._loss_host.copy_(loss.float(), non_blocking=True)
+        event = torch.cuda.Event()
+        event.record()
+        self._pending_loss = (event, self.current_epoch, batch_idx)
+
+    def _check_pending_loss(self) -> None:
+        pending = getattr(self, "_pending_loss", None)
+        if pending is None:
+            return
+        self._pending_loss = None
+        event, epoch, step = pending
+        event.synchronize()
+        v = float(self._loss_host)
+        if not math.isfinite(v):
+            self._raise_non_finite(v, epoch, step)
+
+    def _flush_loss(self) -> None:
+        """Check the last step's loss and move the device sum into ``_epoch_loss``."""
+        self._check_pending_loss()
+        acc = getattr(self, "_loss_acc", None)
+        if acc is not None:
+            self._epoch_loss[0] += float(acc)
+            acc.zero_()
 
     # -- loss --------------------------------------------------------------------------------
     def _loss(self, pred: Tensor, y: Tensor) -> Tensor:
@@ -173,12 +227,8 @@ class GraphTask(L.LightningModule):
                 loss, n = self._loss(pred[m], batch.y[m]), int(m.sum())
             else:
                 loss, n = self._loss(pred, batch.y), int(batch.num_graphs)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite training loss {float(loss)} at epoch "
-                                     f"{self.current_epoch}, step {batch_idx}: check the inputs "
-                                     "for NaN features or lower the learning rate")
+        self._accumulate_loss(loss.detach(), n, batch_idx)
         self.train_samples += n
-        self._epoch_loss[0] += float(loss.detach()) * n
         self._epoch_loss[1] += n
         self.log("train/loss", loss.detach(), batch_size=max(n, 1), on_step=False, on_epoch=True,
                  sync_dist=True)
@@ -255,6 +305,7 @@ class GraphTask(L.LightningModule):
         self._outs.clear()
         # Lightning reduces epoch-level training logs only after this validation; use our own
         # running mean of the epoch that just trained (rank 0's samples under DDP).
+        self._flush_loss()
         s, n = self._epoch_loss
         row["train_loss"] = s / n if n else math.nan
         row["lr"] = float(self.trainer.optimizers[0].param_groups[0]["lr"]) \
