@@ -2,8 +2,8 @@
 
 They read the raw batch (never a tensor that depends on parameters), so they also work inside a
 ``vmap``-ed seed ensemble, and they are skipped while ``torch.compile`` traces or a CUDA graph is
-recorded, where reading a value back to the host is not allowed (those paths check their data
-elsewhere, e.g. the packed loader checks the whole dataset once)."""
+recorded, where reading a value back to the host is not allowed (the trainer checks a dataset's
+features once when it builds the data, ``graphlab.train.run.build_data``)."""
 from __future__ import annotations
 
 from typing import Optional
