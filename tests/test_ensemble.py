@@ -10,6 +10,7 @@ from torch_geometric.datasets import FakeDataset
 from torch_geometric.loader import DataLoader
 
 from graphlab.models.basic import GIN
+from graphlab.registry import register_model
 from graphlab.train.ensemble import SeedEnsemble, member_losses, seed_everything
 
 SEEDS = [0, 1, 5]
@@ -209,6 +210,23 @@ def test_cli_flag_writes_outputs_and_summary(data_root, tmp_path):
     assert main([*args, "--seeds", "2", "--jobs", "2", "--out", str(tmp_path / "x")]) == 2
 
 
+@register_model("test-vmap-unfriendly")
+class _VmapUnfriendly(torch.nn.Module):
+    """Branches on an activation (data-dependent control flow): vmap cannot map it."""
+
+    def __init__(self, in_channels, out_channels, hidden_channels=8, task_level="graph",
+                 node_encoder="linear", edge_dim=None, edge_encoder=None):
+        super().__init__()
+        self.lin = torch.nn.Linear(in_channels, out_channels)
+
+    def forward(self, data):
+        h = self.lin(data.x.to(self.lin.weight.dtype))
+        if h.sum() > 0:
+            h = -h
+        from torch_geometric.nn import global_mean_pool
+        return global_mean_pool(h, data.batch, size=data.num_graphs)
+
+
 def test_cli_ensemble_refuses_what_it_cannot_reproduce(data_root, tmp_path):
     with pytest.raises(ConfigError, match="dropout"):
         run_ensemble(_run_cfg(epochs=1, dropout=0.5), [0, 1], str(tmp_path), quiet=True)
@@ -222,8 +240,8 @@ def test_cli_ensemble_refuses_what_it_cannot_reproduce(data_root, tmp_path):
     recs = run_ensemble(cfg, [0, 1], str(tmp_path), quiet=True)
     assert all(r["epochs"] == 1 and not r["complete"] for r in recs)
     # a model vmap cannot map (data-dependent control flow): one clear line, not a traceback
-    bad = {**_run_cfg(epochs=1), "model": {"name": "gps", "hidden_channels": 8,
-                                           "dropout": 0.0, "attn_dropout": 0.0}}
+    bad = {**_run_cfg(epochs=1), "model": {"name": "test-vmap-unfriendly",
+                                           "hidden_channels": 8}}
     with pytest.raises(ConfigError, match="cannot be trained as a vmapped ensemble"):
         run_ensemble(bad, [0, 1], str(tmp_path), quiet=True)
     with pytest.raises(ConfigError, match="distinct"):
