@@ -177,6 +177,3 @@ class StaticBatcher:
             out.graph_mask[B:].fill_(False)
         out.num_real_graphs = B
         return key, out
-
-    def masks(self, static: Batch):
-        return static.node_mask, static.edge_mask, static.graph_mask
