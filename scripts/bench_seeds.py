@@ -71,23 +71,21 @@ def graphed_step(model, opt, loader, ensemble, device):
     loss weighted by real graphs, one CUDA graph per bucket (graphlab.train.cuda_graphs)."""
     from graphlab.nn.masked_norm import mask_batchnorms, padding_masks
     from graphlab.train.cuda_graphs import GraphedSteps, make_capturable
+    from graphlab.train.task import GraphTask
     mask_batchnorms(model._base[0] if ensemble else model)
     if device.type == "cuda":
         make_capturable(opt)
 
-    def loss_of(out, y, w):
-        per = F.binary_cross_entropy_with_logits(out, y, reduction="none") * w
-        return per.sum() / w.sum().clamp_min(1)
+    loss_of = GraphTask(torch.nn.Identity(), "graph_multilabel", "rocauc")._masked_loss
 
     def step(sb):
         with padding_masks(sb.node_mask, sb.edge_mask, sb.graph_mask):
             out = model(sb)
-        y = sb.y.view(-1, 1).to(out.dtype)
-        w = sb.graph_mask.to(out.dtype).view(-1, 1)
+        y = sb.y.view(-1, 1)
         if ensemble:
-            loss = torch.func.vmap(loss_of, in_dims=(0, None, None))(out, y, w).sum()
+            loss = torch.func.vmap(loss_of, in_dims=(0, None, None))(out, y, sb.graph_mask).sum()
         else:
-            loss = loss_of(out, y, w)
+            loss = loss_of(out, y, sb.graph_mask)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

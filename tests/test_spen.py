@@ -263,15 +263,20 @@ def test_spen_matches_loop_reference(kw):
     torch.testing.assert_close(model(data), _spen_reference(model, data), rtol=1e-10, atol=1e-10)
 
 
+def _relabelled(d: Data) -> Data:
+    """``d`` with its nodes in a random order (edges and edge features follow)."""
+    n = d.num_nodes
+    perm = torch.randperm(n)
+    inv = torch.empty_like(perm)
+    inv[perm] = torch.arange(n)
+    return Data(x=d.x[perm], edge_index=inv[d.edge_index], edge_attr=d.edge_attr, num_nodes=n)
+
+
 def test_spen_permutation_invariance_and_batching():
     model = _model(num_hops=2, orders=[2, 2, 1], edge_dim=2)
     d = _data(8, 0.3, 5, 2)
     out = model(d)
-    perm = torch.randperm(8)
-    inv = torch.empty_like(perm)
-    inv[perm] = torch.arange(8)
-    dp = Data(x=d.x[perm], edge_index=inv[d.edge_index], edge_attr=d.edge_attr, num_nodes=8)
-    torch.testing.assert_close(model(dp), out, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(model(_relabelled(d)), out, rtol=1e-12, atol=1e-12)
     empty = Data(x=torch.randn(3, 3, dtype=DT), edge_index=torch.zeros(2, 0, dtype=torch.long),
                  edge_attr=torch.zeros(0, 2, dtype=DT), num_nodes=3)
     batch = Batch.from_data_list([_data(5, 0.5, 1, 2), d, empty, _data(1, 0.5, 2, 2)])
@@ -286,11 +291,7 @@ def test_spen_authors_variant_invariance_and_batching():
                    subgraph_readout=True, pool="mean")
     d = _data(8, 0.3, 6, 2)
     out = model(d)
-    perm = torch.randperm(8)
-    inv = torch.empty_like(perm)
-    inv[perm] = torch.arange(8)
-    dp = Data(x=d.x[perm], edge_index=inv[d.edge_index], edge_attr=d.edge_attr, num_nodes=8)
-    torch.testing.assert_close(model(dp), out, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(model(_relabelled(d)), out, rtol=1e-12, atol=1e-12)
     batch = Batch.from_data_list([_data(5, 0.5, 1, 2), d, _data(1, 0.5, 2, 2)])
     torch.testing.assert_close(model(batch)[1:2], out, rtol=1e-12, atol=1e-12)
     node = SPEN(3, 2, hidden_channels=3, orders=[2, 1], task_level="node", norm="none",
