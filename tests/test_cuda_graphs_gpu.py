@@ -43,21 +43,32 @@ def _setup(capture):
 
 
 def test_replays_equal_eager_padded_steps():
+    """Replayed steps vs the same padded steps run eagerly, float64. The losses must agree to
+    1e-9 at every step. The weights after 9 Adam steps are compared against a control: a second
+    eager run. Scatter sums on a GPU use atomics (their order varies from run to run) and Adam
+    normalises tiny gradients, so two eager runs need not agree bit for bit; a replay may differ
+    from eager by no more than 10x what two eager runs differ by (plus 1e-12). History: a float32
+    version (rtol 1e-4) failed at step 7 of 9 in session 3; the float64 version without the
+    control failed on the weights only (2.6e-9 abs, 1.8e-7 rel in 8 of 96 entries of one
+    tensor, session 4), the losses agreeing."""
     from test_static_batch import graphs
     batches = [graphs(int(n), seed=s).cuda() for s, n in enumerate([6, 3, 8])]
     batches = batches + batches[::-1] + batches  # buckets recur: replays
     ens_g, run_g = _setup(True)
     ens_e, run_e = _setup(False)
+    ens_c, run_c = _setup(False)
     for i, b in enumerate(batches):
-        lg, le = run_g(b).clone(), run_e(b)
-        # float64. A float32 version (rtol 1e-4) failed at step 7 of 9 in session 3's GPU run,
-        # steps 0-6 (four of them replays) agreeing; the cause was not isolated (float32
-        # scatter atomics amplified by Adam at lr 1e-2 is the suspect). This float64 version
-        # has not run on a GPU yet; the runner-level test below passed there (float64).
+        lg, le, lc = run_g(b).clone(), run_e(b), run_c(b)
         torch.testing.assert_close(lg, le, rtol=1e-9, atol=1e-11)
+        torch.testing.assert_close(lc, le, rtol=1e-9, atol=1e-11)
     assert run_g.stats["replays"] > 0 and run_g.stats["captures"] >= 2
-    for (n, p), q in zip(ens_g.state_dict().items(), ens_e.state_dict().values()):
-        torch.testing.assert_close(p, q, rtol=1e-8, atol=1e-10)
+    for (n, p), q, c in zip(ens_g.state_dict().items(), ens_e.state_dict().values(),
+                            ens_c.state_dict().values()):
+        if not p.is_floating_point():
+            assert torch.equal(p, q), n
+            continue
+        dev, ctrl = (p - q).abs().max().item(), (c - q).abs().max().item()
+        assert dev <= 10 * ctrl + 1e-12, f"{n}: replay vs eager {dev:.3g}, eager vs eager {ctrl:.3g}"
 
 
 @pytest.mark.parametrize("schedule", ["none", "plateau"])

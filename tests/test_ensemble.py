@@ -297,3 +297,41 @@ def test_sinc_and_spen_members_equal_their_models(name):
     out = ens(b)
     for k, m in enumerate(models):
         torch.testing.assert_close(out[k], m(b))
+
+
+def test_loss_selection_and_warm_plateau_equal_separate_runs(data_root, tmp_path):
+    """task.select_on: loss and a loss-monitored plateau with warm-up (the SINC-GCN reference's
+    protocol) in a separate run and as ensemble members."""
+    cfg = _run_cfg(epochs=4)
+    cfg["scheduler"] = {"name": "plateau", "patience": 0, "factor": 0.5, "monitor": "loss",
+                        "warmup_epochs": 2}
+    cfg["task"] = {"select_on": "loss"}
+    recs = run_ensemble(cfg, RUN_SEEDS, str(tmp_path / "e"), quiet=True)
+    for s, rec in zip(RUN_SEEDS, recs):
+        ref = run_seed({**cfg, "experiment": "ref"}, s, str(tmp_path / "r"), quiet=True,
+                       data_seed=RUN_SEEDS[0])
+        hist = ref["history"]
+        losses = [row["valid_loss"] for row in hist]
+        assert ref["best_epoch"] == losses.index(min(losses))
+        assert ref["test"]["accuracy"] == hist[ref["best_epoch"]]["test_accuracy"]
+        assert all("test_loss" in row for row in hist)
+        # warm-up: lr/2 then lr; afterwards the plateau rule on the validation loss
+        assert hist[0]["lr"] == pytest.approx(0.01) and hist[1]["lr"] == pytest.approx(0.02)
+        for e in (2, 3):
+            worse = losses[e - 1] >= min(losses[:e - 1])
+            assert hist[e]["lr"] == pytest.approx(hist[e - 1]["lr"] * (0.5 if worse else 1.0))
+        assert rec["best_epoch"] == ref["best_epoch"]
+        for a, b in zip(rec["history"], hist):
+            assert a.keys() == b.keys()
+            for k in a:
+                assert a[k] == pytest.approx(b[k], rel=1e-7, abs=1e-9), (s, k)
+
+
+def test_select_on_and_monitor_config_errors():
+    from graphlab.train.config import validate
+    with pytest.raises(ConfigError, match="select_on"):
+        validate({**_run_cfg(), "task": {"select_on": "val"}})
+    bad = _run_cfg()
+    bad["scheduler"] = {"name": "plateau", "monitor": "auc"}
+    with pytest.raises(ConfigError, match="monitor"):
+        validate(bad)

@@ -96,6 +96,27 @@ def test_masked_batchnorm_equals_batchnorm_without_masks():
     with pytest.raises(ValueError, match="same length"):
         with padding_masks(mask, mask.clone()):
             pass
+    # gradients through the masked statistics; both row sums (product / weighted sum)
+    for precision in ("highest", "high"):
+        old = torch.get_float32_matmul_precision()
+        torch.set_float32_matmul_precision(precision)
+        try:
+            for dtype in (torch.float64, torch.float32):
+                xr = x[:7].to(dtype).requires_grad_()
+                xp = torch.cat([x[:7], torch.zeros(3, 6, dtype=torch.float64)]).to(dtype)
+                xp.requires_grad_()
+                a, b = copy.deepcopy(bn).to(dtype), copy.deepcopy(mbn).to(dtype)
+                g = torch.randn(7, 6, dtype=dtype)
+                ga = torch.autograd.grad((a(xr) * g).sum(), [xr, a.weight, a.bias])
+                with padding_masks(mask):
+                    gb = torch.autograd.grad((b(xp)[:7] * g).sum(), [xp, b.weight, b.bias])
+                tol = {"rtol": 1e-10, "atol": 1e-10} if dtype == torch.float64 else {}
+                torch.testing.assert_close(gb[0][:7], ga[0], **tol)
+                assert not gb[0][7:].any()  # nothing flows into the padding
+                torch.testing.assert_close(gb[1], ga[1], **tol)
+                torch.testing.assert_close(gb[2], ga[2], **tol)
+        finally:
+            torch.set_float32_matmul_precision(old)
     mbn.eval()
     with padding_masks(mask):  # eval: running statistics, masks irrelevant
         torch.testing.assert_close(mbn(x[:10]), ref.eval()(x[:10]))

@@ -60,6 +60,14 @@ def current_masks() -> Optional[Dict[int, Tensor]]:
     return _MASKS[-1] if _MASKS else None
 
 
+def _row_sum(w: Tensor, t: Tensor) -> Tensor:
+    """``sum_i w_i t_i`` over rows: one vector-matrix product (a single pass over ``t``) when
+    float32 products are exact, else the weighted sum (a TF32 product would round ``t``)."""
+    if t.dtype == torch.float64 or torch.get_float32_matmul_precision() == "highest":
+        return w @ t
+    return (t * w.unsqueeze(-1)).sum(0)
+
+
 class MaskedBatchNorm1d(nn.BatchNorm1d):
     r"""``nn.BatchNorm1d`` whose training statistics skip padding rows (see the module
     docstring). Same parameters, buffers and state-dict keys as ``nn.BatchNorm1d``."""
@@ -76,10 +84,12 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
         if x.dim() != 2:
             raise ValueError(f"MaskedBatchNorm1d: padded inputs must be (N, C), got "
                              f"{tuple(x.shape)}")
-        w = mask.to(x.dtype).unsqueeze(-1)
+        w = mask.to(x.dtype)
         n = w.sum()
-        mean = (x * w).sum(0) / n.clamp_min(1)
-        var = ((x - mean).square() * w).sum(0) / n.clamp_min(1)
+        inv_n = 1.0 / n.clamp_min(1)
+        mean = _row_sum(w, x) * inv_n
+        xc = x - mean
+        var = _row_sum(w, xc * xc) * inv_n
         if self.track_running_stats and self.running_mean is not None:
             if self.momentum is None:
                 raise ValueError("MaskedBatchNorm1d: momentum=None (cumulative average) is not "
@@ -90,9 +100,10 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
                 unbiased = var * (n / (n - 1).clamp_min(1))
                 self.running_mean.mul_(1 - mom).add_(mean.detach() * mom)
                 self.running_var.mul_(1 - mom).add_(unbiased.detach() * mom)
-        y = (x - mean) * torch.rsqrt(var + self.eps)
-        if self.affine:
-            y = y * self.weight + self.bias
+        scale = torch.rsqrt(var + self.eps)
+        if not self.affine:
+            return xc * scale
+        y = torch.addcmul(self.bias, xc, scale * self.weight)  # one pass over the rows
         return y
 
 

@@ -45,13 +45,17 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULERS = {
     "none": {},
     "cosine": {"warmup_epochs": int, "min_lr": float},
-    "plateau": {"factor": float, "patience": int, "min_lr": float},
+    "plateau": {"factor": float, "patience": int, "min_lr": float, "monitor": str,
+                "warmup_epochs": int},
     "step": {"step_size": int, "gamma": float},
 }
 TOP_KEYS = ("experiment", "seeds", "data", "model", "optim", "scheduler", "trainer", "task",
             "wandb")
 TASK_KEYS = {"metric": str, "loss": str, "embed_dim": int, "compile": (bool, dict),
-             "cuda_graphs": (bool, dict)}
+             "cuda_graphs": (bool, dict), "select_on": str}
+#: what ``task.select_on`` (best epoch) and the plateau ``scheduler.monitor`` may watch on the
+#: validation split: the task's metric, or its training loss function
+MONITORS = ("metric", "loss")
 #: options of ``task.cuda_graphs`` (graphlab.train.cuda_graphs; --ensemble runs only)
 CUDA_GRAPH_KEYS = {"capture": bool, "granularity": int, "max_graphs": int}
 
@@ -282,6 +286,11 @@ def validate(cfg: dict) -> dict:
         if key not in allowed:
             raise _unknown("scheduler", key, ["name", *allowed])
         _check_type("scheduler", key, value, allowed[key])
+    if sched.get("monitor", "metric") not in MONITORS:
+        raise ConfigError(f"'scheduler.monitor' must be one of {', '.join(MONITORS)}, got "
+                          f"{sched['monitor']!r}")
+    if sched.get("warmup_epochs", 0) < 0:
+        raise ConfigError("'scheduler.warmup_epochs' must be >= 0")
 
     # trainer: lightning.Trainer's own signature is the schema
     import lightning
@@ -309,6 +318,9 @@ def validate(cfg: dict) -> dict:
                 if k not in CUDA_GRAPH_KEYS:
                     raise _unknown("task.cuda_graphs", k, CUDA_GRAPH_KEYS)
                 _check_type("task.cuda_graphs", k, v, CUDA_GRAPH_KEYS[k])
+        if key == "select_on" and value not in MONITORS:
+            raise ConfigError(f"'task.select_on' must be one of {', '.join(MONITORS)}, got "
+                              f"{value!r}")
     return cfg
 
 

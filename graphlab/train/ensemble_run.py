@@ -257,7 +257,8 @@ def run_ensemble(cfg: dict, seeds: List[int], out_dir: str, resume: bool = False
     for _ in seeds:
         t = GraphTask(_MemberOutput(), info.task, metric, ogb_name=getattr(info, "ogb_name", None),
                       optim=cfg["optim"], scheduler=cfg["scheduler"],
-                      loss=cfg["task"].get("loss", "auto"), max_epochs=max_epochs, **extra)
+                      loss=cfg["task"].get("loss", "auto"), max_epochs=max_epochs,
+                      select_on=cfg["task"].get("select_on", "metric"), **extra)
         t.log = lambda *a, **k: None  # no Lightning logger attached; history is kept by the task
         tasks.append(t)
 
@@ -420,7 +421,7 @@ def run_ensemble(cfg: dict, seeds: List[int], out_dir: str, resume: bool = False
                 continue
             popt.step()
             if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                sched.step(t.history[-1][f"valid_{metric}"])
+                sched.step(t.plateau_value())
             else:
                 sched.step()
         # ---- checkpoint (the whole ensemble; every member's task state)

@@ -307,7 +307,8 @@ def run_seed(cfg: dict, seed: int, out_dir: str, resume: bool = False,
     task = GraphTask(model, info.task, metric, ogb_name=getattr(info, "ogb_name", None),
                      optim=cfg["optim"], scheduler=cfg["scheduler"],
                      loss=cfg["task"].get("loss", "auto"), max_epochs=tcfg["max_epochs"],
-                     rec_data=rec_data, target_scale=scale)
+                     rec_data=rec_data, target_scale=scale,
+                     select_on=cfg["task"].get("select_on", "metric"))
     dm = GraphDataModule(dataset, split, info.task, batch_size=cfg["data"]["batch_size"],
                          eval_batch_size=cfg["data"].get("eval_batch_size"),
                          num_workers=cfg["data"].get("num_workers", 0), seed=data_seed,

@@ -54,13 +54,26 @@ class GraphTask(L.LightningModule):
         target_scale: per-target scale ``[T]`` (training std) for ``mae_normalized``; the
             regression loss is then computed on ``(pred - y) / target_scale`` (with ``auto``
             and ``mae_normalized`` it is the metric itself, an L1 loss).
+        select_on: ``metric`` (default): the best epoch is the one with the best validation
+            metric; ``loss``: the lowest validation loss (the training loss function on the
+            validation split, ``valid_loss`` in the history), as some reference code reports.
+            Either way the choice reads the validation split only.
+
+    Node- and graph-level tasks also record ``valid_loss`` / ``test_loss`` every epoch. The
+    ``plateau`` scheduler watches ``scheduler.monitor`` (``metric`` or ``loss``) and, with
+    ``warmup_epochs: W``, first ramps the rate linearly: epoch ``e < W`` trains at
+    ``lr * (e + 1) / W`` (a decay the plateau rule made during the ramp is overwritten, as in
+    reference code that sets the rate by hand before each epoch).
     """
 
     def __init__(self, model: nn.Module, task: str, metric: str, ogb_name: Optional[str] = None,
                  optim: Optional[dict] = None, scheduler: Optional[dict] = None,
                  loss: str = "auto", max_epochs: int = 1, rec_data: Optional[dict] = None,
-                 target_scale: Optional[Tensor] = None):
+                 target_scale: Optional[Tensor] = None, select_on: str = "metric"):
         super().__init__()
+        if select_on not in ("metric", "loss"):
+            raise ValueError(f"select_on must be 'metric' or 'loss', got {select_on!r}")
+        self.select_on = select_on
         self.target_scale = None if target_scale is None else \
             torch.as_tensor(target_scale, dtype=torch.float32).view(-1)
         self.rec = rec_data  # recommendation: graph, train/valid/test pairs, user/item counts
@@ -79,6 +92,14 @@ class GraphTask(L.LightningModule):
         self._rec_scores: Dict[str, Dict[str, float]] = {}
 
     def on_train_epoch_start(self) -> None:
+        s = self.sched_cfg
+        warm = int(s.get("warmup_epochs", 0)) if s.get("name") == "plateau" else 0
+        if warm and self.current_epoch < warm and self.trainer is not None and \
+                self.trainer.optimizers:
+            lr = float(self.optim_cfg.get("lr", 1e-3)) * (self.current_epoch + 1) / warm
+            for opt in self.trainer.optimizers:
+                for g in opt.param_groups:
+                    g["lr"] = lr
         self._epoch_loss = [0.0, 0]
         self._pending_loss = None
         if getattr(self, "_loss_acc", None) is not None:
@@ -298,6 +319,9 @@ class GraphTask(L.LightningModule):
                 continue
             idx, pred, y = self._gather(i)
             row[f"{split}_{self.metric}"] = self._score(pred, y)
+            if self.task not in LINK_TASKS and len(y):
+                with torch.no_grad():
+                    row[f"{split}_loss"] = float(self._loss(pred, y.to(pred.device)))
             if self.task not in LINK_TASKS:
                 for name, v in M.per_target(self.metric, pred, y, self.target_scale).items():
                     row[f"{split}_{self.metric}_{name}"] = v
@@ -313,14 +337,22 @@ class GraphTask(L.LightningModule):
         self.history.append(row)
         key = f"valid_{self.metric}"
         v = row[key]
-        better = self.best is None or (v > self.best[key] if self.higher_is_better
-                                       else v < self.best[key])
+        if self.select_on == "loss":
+            if "valid_loss" not in row:
+                raise ValueError(f"select_on: loss needs a validation loss; task {self.task} "
+                                 "records none")
+            better = self.best is None or row["valid_loss"] < self.best["valid_loss"]
+        else:
+            better = self.best is None or (v > self.best[key] if self.higher_is_better
+                                           else v < self.best[key])
         if better:
             self.best = dict(row)
             if "test" in preds:
                 idx, pred, y = preds["test"]
                 self.best_test_pred = {"index": idx, "y_pred": pred, "y_true": y}
         self.log(f"val/{self.metric}", v, sync_dist=False, rank_zero_only=False)
+        if "valid_loss" in row:
+            self.log("val/loss", row["valid_loss"], sync_dist=False, rank_zero_only=False)
         if "test" in preds:
             self.log(f"test/{self.metric}", row[f"test_{self.metric}"], rank_zero_only=False)
 
@@ -347,17 +379,23 @@ class GraphTask(L.LightningModule):
             sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
         if kind == "plateau":
+            on_loss = s.get("monitor", "metric") == "loss"
             sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
-                opt, mode="max" if self.higher_is_better else "min",
+                opt, mode="min" if on_loss or not self.higher_is_better else "max",
                 factor=s.get("factor", 0.5), patience=s.get("patience", 10),
                 min_lr=s.get("min_lr", 0.0))
-            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched,
-                                                       "monitor": f"val/{self.metric}"}}
+            return {"optimizer": opt, "lr_scheduler": {
+                "scheduler": sched, "monitor": "val/loss" if on_loss else f"val/{self.metric}"}}
         if kind == "step":
             sched = torch.optim.lr_scheduler.StepLR(opt, step_size=s.get("step_size", 50),
                                                     gamma=s.get("gamma", 0.5))
             return {"optimizer": opt, "lr_scheduler": sched}
         raise ValueError(f"unknown scheduler {kind}")
+
+    def plateau_value(self) -> float:
+        """The last validation epoch's value of what the plateau scheduler watches."""
+        on_loss = self.sched_cfg.get("monitor", "metric") == "loss"
+        return self.history[-1]["valid_loss" if on_loss else f"valid_{self.metric}"]
 
     # -- checkpoint state --------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
