@@ -233,7 +233,10 @@ def test_ensemble_padded_steps_equal_plain_ensemble(data_root, tmp_path, schedul
             # epoch, and training at lr 0.02 amplifies that to ~1e-8 by the third
             rel = 1e-7 if e < 2 else 1e-5
             for k in ha:
-                assert ha[k] == pytest.approx(hb[k], rel=rel, abs=1e-9), (e, k)
+                # validation / test losses are means over float32 predictions (what the metric
+                # reads), so their own rounding is ~1e-7 relative
+                r = max(rel, 1e-6) if k.endswith("_loss") and k != "train_loss" else rel
+                assert ha[k] == pytest.approx(hb[k], rel=r, abs=1e-9), (e, k)
 
 
 def test_cuda_graphs_config_errors(data_root, tmp_path):
