@@ -230,3 +230,28 @@ def test_ncmp_demo_separates_models():
     spec.loader.exec_module(mod)
     res = mod.main(["--models", "sincgcn,gin,gcn"])
     assert res["sincgcn"] > 0.97 and res["gcn"] < 0.75 and res["gin"] < res["sincgcn"]
+
+
+def test_context_dropout_acts_after_aggregation():
+    """``dropout`` masks the aggregated context of a node as a whole (the reference code's
+    ``feat_dropout`` on W_N of the aggregate), not each neighbour's term: with W_Q = W_K = 0,
+    an identity sigma and W_R = I, every output entry is 0 or deg(u) * context / (1 - p)."""
+    from graphlab.nn import SINCConv
+    torch.manual_seed(0)
+    conv = SINCConv(4, 6, aggr="sum", neigh_aggr="sum", act=torch.nn.Identity(), dropout=0.5,
+                    inner_bias=False, outer_bias=False).double()
+    with torch.no_grad():
+        conv.lin_q.weight.zero_()
+        conv.lin_k.weight.zero_()
+        conv.lin_r.weight.copy_(torch.eye(6))
+    x = torch.randn(5, 4, dtype=torch.float64)
+    edge_index = torch.tensor([[1, 2, 3, 4, 0, 0, 0, 0], [0, 0, 0, 0, 1, 2, 3, 4]])
+    conv.eval()
+    full = conv(x, edge_index)
+    conv.train()
+    for seed in range(5):
+        torch.manual_seed(seed)
+        ratio = conv(x, edge_index) / full
+        kept = ratio.abs() > 1e-12
+        torch.testing.assert_close(ratio[kept], torch.full_like(ratio[kept], 2.0))
+        assert kept.any() and (~kept).any()

@@ -83,8 +83,10 @@ class SINCConv(MessagePassing):
         act (str or callable, optional): :math:`\sigma` (default ``'relu'``; any PyG activation
             name, e.g. ``'leaky_relu'`` with ``act_kwargs={'negative_slope': 0.2}``).
         act_kwargs (dict, optional): arguments of the activation.
-        dropout (float, optional): dropout on the three node-wise projections (the reference
-            code's ``feat_dropout``; default 0).
+        dropout (float, optional): dropout on :math:`\mathbf{W}_Q\mathbf{h}_u`,
+            :math:`\mathbf{W}_K\mathbf{h}_v` and on the aggregated context
+            :math:`\bigotimes_w \mathbf{W}_N\mathbf{h}_w` (one mask per node, as the reference
+            code's ``feat_dropout``, which drops the context after aggregating it; default 0).
         edge_dim (int, optional): edge feature size; ``None`` (default) ignores edge features.
         inner_bias (bool, optional): bias of :math:`\mathbf{W}_Q` (default ``True``).
         outer_bias (bool, optional): bias of :math:`\mathbf{W}_R` (default ``True``).
@@ -148,13 +150,14 @@ class SINCConv(MessagePassing):
         src, dst = ei[0], ei[1]
         q = F.dropout(self.lin_q(x), self.dropout, self.training)
         k = F.dropout(self.lin_k(x), self.dropout, self.training)
-        n = F.dropout(self.lin_n(x), self.dropout, self.training)
-        # Neighbourhood context: one aggregation per node, reused by all of u's edges.
-        msg_n = n[src]
+        # Neighbourhood context: one aggregation per node, reused by all of u's edges; dropout
+        # acts on the aggregated context (as the reference code does), not per neighbour.
+        msg_n = self.lin_n(x)[src]
         w_n = _edge_norm(self.neigh_aggr, src, dst, N, x.dtype)
         if w_n is not None:
             msg_n = msg_n * w_n.unsqueeze(-1)
         ctx = scatter(msg_n, dst, dim=0, dim_size=N, reduce=_PYG_AGGR[self.neigh_aggr])
+        ctx = F.dropout(ctx, self.dropout, self.training)
         e = None
         if self.lin_e is not None:
             if edge_attr is None:
