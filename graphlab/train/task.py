@@ -94,10 +94,10 @@ class GraphTask(L.LightningModule):
     def on_train_epoch_start(self) -> None:
         s = self.sched_cfg
         warm = int(s.get("warmup_epochs", 0)) if s.get("name") == "plateau" else 0
-        if warm and self.current_epoch < warm and self.trainer is not None and \
-                self.trainer.optimizers:
+        trainer = getattr(self, "_trainer", None)  # None when driven without a Trainer
+        if warm and trainer is not None and trainer.optimizers and self.current_epoch < warm:
             lr = float(self.optim_cfg.get("lr", 1e-3)) * (self.current_epoch + 1) / warm
-            for opt in self.trainer.optimizers:
+            for opt in trainer.optimizers:
                 for g in opt.param_groups:
                     g["lr"] = lr
         self._epoch_loss = [0.0, 0]
