@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphlab.train import metrics as M
+from graphlab.train.config import MONITORS
 from graphlab.train.datamodule import GRAPH_TASKS, LINK_TASKS, NODE_TASKS
 
 SPLITS = ("valid", "test")
@@ -71,8 +72,9 @@ class GraphTask(L.LightningModule):
                  loss: str = "auto", max_epochs: int = 1, rec_data: Optional[dict] = None,
                  target_scale: Optional[Tensor] = None, select_on: str = "metric"):
         super().__init__()
-        if select_on not in ("metric", "loss"):
-            raise ValueError(f"select_on must be 'metric' or 'loss', got {select_on!r}")
+        if select_on not in MONITORS:
+            raise ValueError(f"select_on must be one of {', '.join(MONITORS)}, got "
+                             f"{select_on!r}")
         self.select_on = select_on
         self.target_scale = None if target_scale is None else \
             torch.as_tensor(target_scale, dtype=torch.float32).view(-1)
