@@ -349,3 +349,38 @@ def test_dense_layout_matches_to_dense_batch():
     assert torch.equal(dense_layout(x, batch).mask, to_dense_batch(x, batch)[1])
     with pytest.raises(ValueError, match="sorted"):
         dense_layout(x, batch.flip(0))
+
+
+def test_dense_layout_fixed_width_spills_only_the_last_graph():
+    """``max_nodes`` fixes the width (static shapes for CUDA graphs): real graphs keep
+    to_dense_batch's slots; the last graph's nodes beyond the width (padding of a static batch)
+    go to a spare row that to_dense drops and from_dense reads as zeros."""
+    from torch_geometric.utils import to_dense_batch
+    from graphlab.nn.mixers import dense_layout, from_dense, to_dense
+    batch = torch.tensor([0, 0, 0, 1, 3, 3, 4, 4, 4, 4, 4, 4])  # last graph: 6 > width 3
+    x = torch.randn(12, 4, dtype=torch.float64)
+    lay = dense_layout(x, batch, num_graphs=5, max_nodes=3)
+    ref, mask = to_dense_batch(x, batch, batch_size=5, max_num_nodes=3)
+    assert lay.mask.shape == (5, 3) and torch.equal(lay.mask, mask)
+    assert torch.equal(to_dense(x, lay), ref)
+    back = from_dense(ref, lay)
+    assert torch.equal(back[:9], x[:9]) and not back[9:].any()
+    with pytest.raises(ValueError, match="other than the last"):
+        dense_layout(x, batch, num_graphs=5, max_nodes=2)  # graph 0 has 3 nodes
+
+
+@pytest.mark.parametrize("mixer", ["multihead", "performer"])
+def test_attention_with_empty_graphs_stays_finite(mixer):
+    """Empty graphs (a static batch's unused slots) leave nothing to attend to; outputs and
+    gradients stay finite and the real graphs' outputs are those without the empty ones."""
+    from graphlab.nn.mixers import dense_layout
+    torch.manual_seed(0)
+    m = build_mixer(mixer, 8, heads=2, dropout=0.0).double()
+    x = torch.randn(7, 8, dtype=torch.float64, requires_grad=True)
+    batch = torch.tensor([0, 0, 0, 2, 2, 2, 2])  # graphs 1 and 3 are empty
+    out = m(x, batch, layout=dense_layout(x, batch, num_graphs=4, max_nodes=5))
+    out.square().sum().backward()
+    assert torch.isfinite(out).all() and torch.isfinite(x.grad).all()
+    assert all(torch.isfinite(p.grad).all() for p in m.parameters() if p.grad is not None)
+    ref = m(x.detach(), torch.tensor([0, 0, 0, 1, 1, 1, 1]))
+    torch.testing.assert_close(out.detach(), ref)

@@ -156,11 +156,31 @@ def sinc():
                    aggr="mean", task_level="graph").double()
 
 
-@pytest.mark.parametrize("build", [gin, sinc], ids=["gin-virtual", "sincgcn"])
-def test_padded_step_equals_unpadded_step(build):
+def gps():
+    from graphlab.models.gps import GPS
+    return GPS(4, 3, hidden_channels=16, num_layers=2, heads=2, attn_dropout=0.0, edge_dim=2,
+               norm="batch", task_level="graph").double()
+
+
+def gps_performer():
+    from graphlab.models.gps import GPS
+    return GPS(4, 3, hidden_channels=16, num_layers=2, heads=2, mixer="performer", edge_dim=2,
+               attn_dropout=0.0,
+               norm="batch", task_level="graph").double()
+
+
+BUILDS = [gin, sinc, gps, gps_performer]
+BUILD_IDS = ["gin-virtual", "sincgcn", "gps", "gps-performer"]
+
+
+@pytest.mark.parametrize("fixed_width", [False, True], ids=["dense-width-read", "fixed-width"])
+@pytest.mark.parametrize("build", BUILDS, ids=BUILD_IDS)
+def test_padded_step_equals_unpadded_step(build, fixed_width):
     """Outputs, loss, gradients and BatchNorm statistics of GIN-virtual (BatchNorm in its MLPs
-    and in the virtual-node MLPs, edge features, mean pooling) and SINC-GCN (degree-normalised
-    neighbourhood context) on a padded batch equal those on the batch itself."""
+    and in the virtual-node MLPs, edge features, mean pooling), SINC-GCN (degree-normalised
+    neighbourhood context) and GPS (GatedGCN with edge BatchNorm, attention or Performer over
+    a dense layout; with ``fixed_width`` the layout is ``max_graph_nodes`` wide and the padding
+    graph overflows it) on a padded batch equal those on the batch itself."""
     torch.manual_seed(0)
     batch = graphs(6, seed=3, y_kind="class")
     ref = build()
@@ -171,17 +191,58 @@ def test_padded_step_equals_unpadded_step(build):
     out_ref = ref(batch)
     loss_ref = task._loss(out_ref, batch.y)
     loss_ref.backward()
-    _, s = StaticBatcher(batch_size=8)(batch)
+    width = int(batch.ptr.diff().max()) if fixed_width else None
+    # coarse buckets (granularity 1: powers of two) leave many pad nodes
+    _, s = StaticBatcher(batch_size=8, granularity=1 if fixed_width else 8,
+                         max_graph_nodes=width)(batch)
+    if fixed_width:
+        assert s.num_nodes - batch.num_nodes > width  # the padding graph overflows the width
     with padding_masks(s.node_mask, s.edge_mask, s.graph_mask):
         out = model(s)
     loss = task._masked_loss(out, s.y, s.graph_mask)
     loss.backward()
+    assert torch.isfinite(out).all()
     torch.testing.assert_close(out[:batch.num_graphs], out_ref)
     torch.testing.assert_close(loss, loss_ref)
     for (n, p), q in zip(model.named_parameters(), ref.parameters()):
         torch.testing.assert_close(p.grad, q.grad, msg=n)
     for (n, b), c in zip(model.named_buffers(), ref.buffers()):
         torch.testing.assert_close(b, c, msg=n)
+
+
+class _HostSyncs(torch.utils._python_dispatch.TorchDispatchMode):
+    """Records the ops that read a value back to the host on a GPU (what a CUDA graph cannot
+    record): on CPU they run the same way, so a CPU test sees them."""
+    SYNC = ("aten._local_scalar_dense", "aten.nonzero", "aten.is_nonzero", "aten.item")
+
+    def __init__(self):
+        super().__init__()
+        self.ops = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if str(func).startswith(self.SYNC):
+            self.ops.append(str(func))
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("build", BUILDS, ids=BUILD_IDS)
+def test_padded_step_never_reads_back_to_the_host(build, monkeypatch):
+    """What task.cuda_graphs records: forward and backward on a static batch (with the dataset's
+    largest graph as the dense width), with the input checks skipped as they are while a graph
+    is recorded, issue no device-to-host read."""
+    import graphlab.nn.checks as checks
+    monkeypatch.setattr(checks, "_tracing", lambda: True)
+    torch.manual_seed(0)
+    batch = graphs(6, seed=3, y_kind="class")
+    model = build()
+    mask_batchnorms(model)
+    task = GraphTask(torch.nn.Identity(), "graph_classification", "accuracy")
+    _, s = StaticBatcher(batch_size=8, max_graph_nodes=int(batch.ptr.diff().max()))(batch)
+    with _HostSyncs() as mode:
+        with padding_masks(s.node_mask, s.edge_mask, s.graph_mask):
+            out = model(s)
+        task._masked_loss(out, s.y, s.graph_mask).backward()
+    assert mode.ops == []
 
 
 def test_graphed_steps_eager_path_and_capture_needs_cuda():
@@ -207,15 +268,24 @@ def _ens_cfg(**task):
             "task": task}
 
 
-@pytest.mark.parametrize("schedule", ["none", "plateau"])
-def test_ensemble_padded_steps_equal_plain_ensemble(data_root, tmp_path, schedule):
+@pytest.mark.parametrize("schedule,model", [("none", "gin"), ("plateau", "gin"), ("none", "gps")])
+def test_ensemble_padded_steps_equal_plain_ensemble(data_root, tmp_path, schedule, model):
     """``task.cuda_graphs`` with capture off (the padded static batches, masked BatchNorm and
     masked loss, run eagerly on CPU) trains every member as the plain ensemble does; with a
-    plateau schedule of patience 0 the members' rates differ (per-member rescaling)."""
+    plateau schedule of patience 0 the members' rates differ (per-member rescaling). GPS runs
+    its attention at the dataset's largest graph as a fixed dense width."""
     from graphlab.train.ensemble_run import run_ensemble
 
     def cfg(**task):
         c = _ens_cfg(**task)
+        if model == "gps":
+            c["model"] = {"name": "gps", "hidden_channels": 16, "num_layers": 2, "heads": 2,
+                          "attn_dropout": 0.0}
+            # SGD: GPS has parameters whose gradient is zero up to rounding (attention key
+            # biases, biases ahead of BatchNorm); Adam scales such noise up to full-size steps,
+            # so two summation orders drift apart (0.4% in eval loss after 2 epochs with Adam,
+            # train loss still equal to 1e-9); SGD keeps rounding at rounding
+            c["optim"] = {"name": "sgd", "lr": 0.01}
         if schedule == "plateau":
             c["scheduler"] = {"name": "plateau", "patience": 0, "factor": 0.5}
             c["trainer"]["max_epochs"] = 3
@@ -253,3 +323,25 @@ def test_cuda_graphs_config_errors(data_root, tmp_path):
         run_seed(_ens_cfg(cuda_graphs=True), 0, str(tmp_path), quiet=True)
     with pytest.raises(ConfigError, match="unknown key 'task.cuda_graphs.granularty'"):
         run_ensemble(_ens_cfg(cuda_graphs={"granularty": 4}), [0], str(tmp_path), quiet=True)
+
+
+def test_gps_lappe_padded_step_never_reads_back_to_the_host(monkeypatch):
+    """The Peptides-func GPS setup (LapPE with random sign flips, attention dropout) on a static
+    batch: no device-to-host read either (configs/gps/peptides-func.yaml with task.cuda_graphs)."""
+    import graphlab.nn.checks as checks
+    from graphlab.models.gps import GPS
+    from graphlab.nn.pe import pe_transform
+    monkeypatch.setattr(checks, "_tracing", lambda: True)
+    torch.manual_seed(0)
+    t = pe_transform("lap", k=2)
+    batch = Batch.from_data_list([t(g) for g in graphs(6, seed=3, y_kind="class").to_data_list()])
+    model = GPS(4, 3, hidden_channels=16, num_layers=2, heads=2, attn_dropout=0.5, edge_dim=2,
+                pe="lap", pe_dim=4, pe_kwargs={"k": 2}, task_level="graph").double()
+    mask_batchnorms(model)
+    task = GraphTask(torch.nn.Identity(), "graph_classification", "accuracy")
+    _, s = StaticBatcher(batch_size=8, max_graph_nodes=int(batch.ptr.diff().max()))(batch)
+    with _HostSyncs() as mode:
+        with padding_masks(s.node_mask, s.edge_mask, s.graph_mask):
+            out = model(s)
+        task._masked_loss(out, s.y, s.graph_mask).backward()
+    assert mode.ops == [] and torch.isfinite(out).all()

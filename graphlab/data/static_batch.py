@@ -32,7 +32,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Batch
 
-__all__ = ["StaticBatcher", "bucket_size"]
+__all__ = ["StaticBatcher", "bucket_size", "largest_graph"]
 
 
 def bucket_size(n: int, granularity: int = 8, minimum: int = 16) -> int:
@@ -40,6 +40,16 @@ def bucket_size(n: int, granularity: int = 8, minimum: int = 16) -> int:
     n = max(int(n), 1)
     step = max(1, (1 << max(n.bit_length() - 1, 0)) // granularity)
     return max(minimum, -(-n // step) * step)
+
+
+def largest_graph(dataset) -> int:
+    """The most nodes of any graph in ``dataset`` (read from an in-memory dataset's slices when
+    it has them, else graph by graph)."""
+    slices = getattr(dataset, "slices", None)
+    if isinstance(slices, dict) and isinstance(slices.get("x"), Tensor) and \
+            getattr(dataset, "_indices", None) is None and slices["x"].numel() > 1:
+        return int(torch.diff(slices["x"]).max())
+    return max((int(d.num_nodes) for d in dataset), default=0)
 
 
 class StaticBatcher:
@@ -50,6 +60,10 @@ class StaticBatcher:
             ``batch_size + 1`` graphs (the last holds the pad nodes).
         granularity (int): buckets per doubling of the node / edge count (default 8).
         device: where the buffers live.
+        max_graph_nodes (int, optional): the most nodes any real graph has (e.g. the dataset's
+            largest graph); carried as ``static.max_graph_nodes`` so that models that lay
+            graphs out densely (GPS attention) use a fixed width instead of reading the batch's
+            largest graph back from the device.
 
     ``batcher(batch)`` returns ``(key, static)`` where ``key = (nodes, edges)`` names the bucket
     and ``static`` is a :class:`~torch_geometric.data.Batch` whose tensors are the bucket's
@@ -57,9 +71,13 @@ class StaticBatcher:
     ``edge_mask``, ``graph_mask`` and the number of real graphs in ``num_real_graphs`` (an int).
     """
 
-    def __init__(self, batch_size: int, granularity: int = 8, device=None):
+    def __init__(self, batch_size: int, granularity: int = 8, device=None,
+                 max_graph_nodes: Optional[int] = None):
         if int(batch_size) < 1:
             raise ValueError(f"'batch_size' must be >= 1, got {batch_size}")
+        if max_graph_nodes is not None and int(max_graph_nodes) < 1:
+            raise ValueError(f"'max_graph_nodes' must be >= 1, got {max_graph_nodes}")
+        self.max_graph_nodes = None if max_graph_nodes is None else int(max_graph_nodes)
         self.num_graphs = int(batch_size) + 1
         self.granularity = int(granularity)
         self.device = device
@@ -176,4 +194,6 @@ class StaticBatcher:
             out.graph_mask[:B].fill_(True)
             out.graph_mask[B:].fill_(False)
         out.num_real_graphs = B
+        if self.max_graph_nodes is not None:
+            out.max_graph_nodes = self.max_graph_nodes
         return key, out

@@ -321,7 +321,9 @@ class GPS(_HybridBase):
             from graphlab.nn.mixers import dense_layout
             num_graphs = (getattr(data, "num_graphs", None)
                           if getattr(data, "batch", None) is not None else 1)
-            kw["layout"] = dense_layout(x, batch, num_graphs)
+            # static batches (task.cuda_graphs) fix the dense width: no read-back at all
+            kw["layout"] = dense_layout(x, batch, num_graphs,
+                                        getattr(data, "max_graph_nodes", None))
         for layer in self.layers:
             x, e = layer(x, data.edge_index, e, batch, **kw)
         return self.finish(x, data)

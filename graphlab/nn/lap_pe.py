@@ -49,11 +49,14 @@ class LapPE(nn.Module):
 
     def forward(self, data) -> Tensor:
         eigvals, eigvecs, eig_mask, batch = eigen_inputs(data, "LapPE")
-        return self.encode(eigvals, eigvecs, batch, eig_mask)
+        num_graphs = getattr(data, "num_graphs", None) if getattr(data, "batch", None) \
+            is not None else 1  # a Batch knows its graph count on the host
+        return self.encode(eigvals, eigvecs, batch, eig_mask, num_graphs=num_graphs)
 
     def encode(self, eigvals: Tensor, eigvecs: Tensor, batch: Optional[Tensor] = None,
-               eig_mask: Optional[Tensor] = None) -> Tensor:
-        """Tensor interface of :meth:`forward`."""
+               eig_mask: Optional[Tensor] = None, num_graphs: Optional[int] = None) -> Tensor:
+        """Tensor interface of :meth:`forward` (``num_graphs``: the number of graphs in
+        ``batch``, read from it when not given)."""
         _check_eigen_inputs("LapPE", eigvals, eigvecs, eig_mask)
         if eigvecs.size(1) != self.k:
             raise ValueError(f"LapPE(k={self.k}) got eigvecs with {eigvecs.size(1)} columns; "
@@ -63,7 +66,8 @@ class LapPE(nn.Module):
         if self.training and self.sign_flip:
             if batch is None:
                 batch = v.new_zeros(v.size(0), dtype=torch.long)
-            num_graphs = int(batch.max()) + 1 if batch.numel() else 0
+            if num_graphs is None:
+                num_graphs = int(batch.max()) + 1 if batch.numel() else 0
             signs = torch.randint(0, 2, (num_graphs, self.k), device=v.device) * 2 - 1
             v = v * signs[batch].to(v.dtype)
         x = torch.cat([v, eigvals], -1) if self.use_eigvals else v

@@ -28,6 +28,8 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.utils import cumsum, degree, to_dense_batch
 
+from graphlab.nn import checks as _checks
+
 MIXERS = ("multihead", "performer", "seq", "none")
 ORDERS = ("degree", "index", "random")
 TIE_BREAKS = ("noise", "state", "index")
@@ -91,7 +93,7 @@ def _check_batch(x: Tensor, batch: Optional[Tensor]) -> Tensor:
         return x.new_zeros(x.size(0), dtype=torch.long)
     if batch.shape != (x.size(0),):
         raise ValueError(f"batch must have shape [{x.size(0)}], got {tuple(batch.shape)}")
-    if batch.numel() > 1 and bool((batch[1:] < batch[:-1]).any()):
+    if batch.numel() > 1 and not _checks._tracing() and bool((batch[1:] < batch[:-1]).any()):
         raise ValueError("batch must be sorted (nodes of one graph contiguous), as in PyG Batch")
     return batch
 
@@ -100,40 +102,64 @@ class DenseLayout(NamedTuple):
     """Where each node sits in the right-padded dense batch ``[B, M, D]``: ``idx[i]`` is node
     ``i``'s row in the flattened ``[B * M]`` view and ``mask`` ``[B, M]`` marks real slots.
     Computed once per forward (:func:`dense_layout`) and shared by the mixers of all layers, so
-    the host reads the batch's sizes once instead of in every layer."""
+    the host reads the batch's sizes once instead of in every layer. With ``overflow`` set,
+    nodes beyond slot ``M`` of their graph (only the padding graph of a static batch) have
+    ``idx = B * M``: a spare row that :func:`to_dense` drops and :func:`from_dense` reads as
+    zeros."""
     idx: Tensor
     mask: Tensor
+    overflow: bool = False
 
 
-def dense_layout(x: Tensor, batch: Optional[Tensor], num_graphs: Optional[int] = None
-                 ) -> DenseLayout:
+def dense_layout(x: Tensor, batch: Optional[Tensor], num_graphs: Optional[int] = None,
+                 max_nodes: Optional[int] = None) -> DenseLayout:
     """The :class:`DenseLayout` of ``batch`` (sorted, as in PyG ``Batch``); the same slots as
-    :func:`torch_geometric.utils.to_dense_batch`. Reads two numbers back from the device (the
-    sortedness check and the largest graph), or one when ``num_graphs`` is given."""
+    :func:`torch_geometric.utils.to_dense_batch`. Reads the sortedness check, the number of
+    graphs (unless ``num_graphs`` is given) and the largest graph (unless ``max_nodes`` is
+    given) back from the device.
+
+    ``max_nodes`` fixes ``M`` (static shapes, e.g. for CUDA graphs): it must bound every graph
+    but the last, whose extra nodes (padding) go to the spare row (see :class:`DenseLayout`);
+    checked unless a graph is being traced or recorded."""
     batch = _check_batch(x, batch)
     N = batch.numel()
     if num_graphs is None:
         num_graphs = int(batch.max()) + 1 if N else 0
     counts = torch.zeros(num_graphs, dtype=torch.long, device=batch.device)
     counts.scatter_add_(0, batch, torch.ones_like(batch))
-    M = int(counts.max()) if num_graphs else 0
     ptr = cumsum(counts)
-    idx = batch * M + (torch.arange(N, device=batch.device) - ptr[batch])
-    mask = torch.zeros(num_graphs * M, dtype=torch.bool, device=batch.device)
+    local = torch.arange(N, device=batch.device) - ptr[batch]
+    if max_nodes is None:
+        M = int(counts.max()) if num_graphs else 0
+        idx = batch * M + local
+        mask = torch.zeros(num_graphs * M, dtype=torch.bool, device=batch.device)
+        mask[idx] = True
+        return DenseLayout(idx, mask.view(num_graphs, M))
+    M = int(max_nodes)
+    over = local >= M
+    if not _checks._tracing() and num_graphs and bool((over & (batch != num_graphs - 1)).any()):
+        raise ValueError(f"dense_layout: a graph other than the last has more than max_nodes="
+                         f"{M} nodes")
+    idx = torch.where(over, num_graphs * M, batch * M + local)
+    mask = torch.zeros(num_graphs * M + 1, dtype=torch.bool, device=batch.device)
     mask[idx] = True
-    return DenseLayout(idx, mask.view(num_graphs, M))
+    return DenseLayout(idx, mask[:-1].view(num_graphs, M), overflow=True)
 
 
 def to_dense(x: Tensor, layout: DenseLayout) -> Tensor:
     """``[N, D]`` -> ``[B, M, D]``, zeros in padded slots (as ``to_dense_batch``)."""
     B, M = layout.mask.shape
-    out = x.new_zeros(B * M, x.size(-1))
-    return out.index_copy(0, layout.idx, x).view(B, M, x.size(-1))
+    out = x.new_zeros(B * M + int(layout.overflow), x.size(-1))
+    out = out.index_copy(0, layout.idx, x)
+    return out[:B * M].view(B, M, x.size(-1))
 
 
 def from_dense(h: Tensor, layout: DenseLayout) -> Tensor:
     """``[B, M, D]`` -> ``[N, D]``: the real slots in node order (as ``h[mask]``)."""
-    return h.reshape(-1, h.size(-1)).index_select(0, layout.idx)
+    flat = h.reshape(-1, h.size(-1))
+    if layout.overflow:
+        flat = torch.cat([flat, flat.new_zeros(1, flat.size(-1))])
+    return flat.index_select(0, layout.idx)
 
 
 class MultiheadMixer(nn.Module):

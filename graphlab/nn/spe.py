@@ -9,6 +9,7 @@ from torch import Tensor, nn
 import torch.nn.functional as F
 from torch_geometric.utils import to_dense_batch
 
+from graphlab.nn import checks as _checks
 from graphlab.nn.tensor_gin import NORMS, TensorGIN
 
 
@@ -21,6 +22,8 @@ def _check_eigen_inputs(name: str, eigvals: Tensor, eigvecs: Tensor,
     if eig_mask is not None and eig_mask.shape != eigvecs.shape:
         raise ValueError(f"{name}: eig_mask must be [N, k] like eigvecs, got "
                          f"{tuple(eig_mask.shape)}")
+    if _checks._tracing():  # reading the check back is not allowed while tracing/recording
+        return
     if not (torch.isfinite(eigvals).all() and torch.isfinite(eigvecs).all()):
         raise ValueError(f"{name}: eigvals/eigvecs contain NaN or inf")
 

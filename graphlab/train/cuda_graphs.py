@@ -75,14 +75,18 @@ class GraphedSteps:
             padded batch.
         max_graphs: at most this many buckets are recorded; batches of further buckets run
             eagerly (counted in :attr:`stats`).
+        max_graph_nodes: the largest graph's node count, passed to the
+            :class:`~graphlab.data.static_batch.StaticBatcher` (fixed dense widths).
     """
 
     def __init__(self, step: Callable[[object], Tensor], batch_size: int, capture: bool = True,
-                 device=None, granularity: int = 8, max_graphs: int = 64):
+                 device=None, granularity: int = 8, max_graphs: int = 64,
+                 max_graph_nodes: Optional[int] = None):
         if capture and not torch.cuda.is_available():
             raise RuntimeError("CUDA graphs need a CUDA device")
         self.step, self.capture, self.max_graphs = step, capture, int(max_graphs)
-        self.batcher = StaticBatcher(batch_size, granularity=granularity, device=device)
+        self.batcher = StaticBatcher(batch_size, granularity=granularity, device=device,
+                                     max_graph_nodes=max_graph_nodes)
         self.graphs: Dict[Tuple[int, int], Tuple[torch.cuda.CUDAGraph, Tensor]] = {}
         self.stream = torch.cuda.Stream(device) if capture else None
         self.stats = {"replays": 0, "captures": 0, "eager": 0}
@@ -119,7 +123,7 @@ class GraphedSteps:
                 raise RuntimeError(
                     "recording the training step as a CUDA graph failed: a recorded step must "
                     "not read values back to the host (data-dependent sizes such as SPEN's "
-                    "ego-nets or GPS's dense batches, .item(), boolean indexing, deterministic "
+                    "ego-nets or a sequence mixer's orderings, .item(), boolean indexing, deterministic "
                     "scatter kernels: set trainer.deterministic=false); train this model without "
                     f"task.cuda_graphs. ({type(e).__name__}: {str(e).splitlines()[0]})") from e
             self.graphs[key] = (graph, out)

@@ -306,7 +306,7 @@ def run_ensemble(cfg: dict, seeds: List[int], out_dir: str, resume: bool = False
 
     graphed = None
     if cfg["task"].get("cuda_graphs"):
-        graphed = _graphed_steps(cfg, info, ens, opt, probes, tasks, tset, params)
+        graphed = _graphed_steps(cfg, info, ens, opt, probes, tasks, tset, params, dataset)
     if tset["deterministic"]:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # as Lightning does
         torch.use_deterministic_algorithms(True, warn_only=tset["deterministic"] == "warn")
@@ -479,7 +479,7 @@ def run_ensemble(cfg: dict, seeds: List[int], out_dir: str, resume: bool = False
     return records
 
 
-def _graphed_steps(cfg, info, ens, opt, probes, tasks, tset, params):
+def _graphed_steps(cfg, info, ens, opt, probes, tasks, tset, params, dataset):
     """``task.cuda_graphs``: the training step over padded static batches, recorded once per
     bucket as a CUDA graph (graphlab.train.cuda_graphs); refuses what it cannot replay.
 
@@ -489,6 +489,7 @@ def _graphed_steps(cfg, info, ens, opt, probes, tasks, tset, params):
     capture, the rate lives in a device tensor that the recorded update reads."""
     from graphlab.nn.masked_norm import (has_unmasked_batch_statistics, mask_batchnorms,
                                          padding_masks)
+    from graphlab.data.static_batch import largest_graph
     from graphlab.train.cuda_graphs import GraphedSteps, make_capturable, set_tensor_lr
     opts = cfg["task"]["cuda_graphs"]
     opts = {} if opts is True else dict(opts)
@@ -546,7 +547,8 @@ def _graphed_steps(cfg, info, ens, opt, probes, tasks, tset, params):
 
     steps = GraphedSteps(step, cfg["data"]["batch_size"], capture=capture, device=device,
                          granularity=opts.get("granularity", 8),
-                         max_graphs=opts.get("max_graphs", 64))
+                         max_graphs=opts.get("max_graphs", 64),
+                         max_graph_nodes=largest_graph(dataset))  # fixed dense widths (GPS)
 
     def train_step(batch):
         return steps(batch, variant=sync_lrs())
