@@ -71,11 +71,12 @@ def test_replays_equal_eager_padded_steps():
         assert dev <= 10 * ctrl + 1e-12, f"{n}: replay vs eager {dev:.3g}, eager vs eager {ctrl:.3g}"
 
 
-@pytest.mark.parametrize("schedule", ["none", "plateau"])
-def test_ensemble_runner_with_cuda_graphs(data_root, tmp_path, schedule):
+@pytest.mark.parametrize("schedule,model", [("none", "gin"), ("plateau", "gin"), ("none", "gps")])
+def test_ensemble_runner_with_cuda_graphs(data_root, tmp_path, schedule, model):
     """Recorded steps vs the same padded steps run eagerly, float64; ``plateau`` (patience 0)
     exercises the learning rate held in a device tensor and the per-member rescaling variant
-    (not yet run on a GPU)."""
+    (passed on an H200 in session 4); ``gps`` records attention over the fixed-width dense
+    layout (SGD, see tests/test_static_batch.py; not yet run on a GPU)."""
     from test_static_batch import _ens_cfg
     from graphlab.train.ensemble_run import run_ensemble
     cfg = _ens_cfg(cuda_graphs=True)
@@ -83,6 +84,10 @@ def test_ensemble_runner_with_cuda_graphs(data_root, tmp_path, schedule):
     if schedule == "plateau":
         cfg["scheduler"] = {"name": "plateau", "patience": 0, "factor": 0.5}
         cfg["trainer"]["max_epochs"] = 3
+    if model == "gps":
+        cfg["model"] = {"name": "gps", "hidden_channels": 16, "num_layers": 2, "heads": 2,
+                        "attn_dropout": 0.0}
+        cfg["optim"] = {"name": "sgd", "lr": 0.01}
     got = run_ensemble(cfg, [0, 1], str(tmp_path / "g"), quiet=True)
     ref_cfg = copy.deepcopy(cfg)
     ref_cfg["task"] = {"cuda_graphs": {"capture": False}}
