@@ -318,11 +318,9 @@ class GPS(_HybridBase):
         kw = {}
         if self.mixer in ("multihead", "performer"):
             # one dense layout for all layers: the batch's sizes are read back once per forward
-            from graphlab.nn.mixers import dense_layout
-            num_graphs = (getattr(data, "num_graphs", None)
-                          if getattr(data, "batch", None) is not None else 1)
+            from graphlab.nn.mixers import dense_layout, graph_count
             # static batches (task.cuda_graphs) fix the dense width: no read-back at all
-            kw["layout"] = dense_layout(x, batch, num_graphs,
+            kw["layout"] = dense_layout(x, batch, graph_count(data),
                                         getattr(data, "max_graph_nodes", None))
         for layer in self.layers:
             x, e = layer(x, data.edge_index, e, batch, **kw)

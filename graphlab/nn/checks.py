@@ -11,7 +11,15 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-__all__ = ["check_no_nan"]
+__all__ = ["check_no_nan", "exact_fp32_matmul"]
+
+
+def exact_fp32_matmul() -> bool:
+    """True when float32 matrix products run at full precision (matmul precision
+    ``highest``); with TF32 (``high`` / ``medium``) they round their inputs, so layers that
+    rewrite a sum as a product (one-hot embeddings, masked BatchNorm statistics) keep the
+    plain sum instead."""
+    return torch.get_float32_matmul_precision() == "highest"
 
 
 def _tracing() -> bool:

@@ -16,6 +16,8 @@ import os
 import torch
 from torch import Tensor, nn
 
+from graphlab.nn.checks import exact_fp32_matmul
+
 os.environ.setdefault("OUTDATED_IGNORE", "1")
 
 KINDS = ("linear", "atom", "bond", "embedding", "none")
@@ -105,7 +107,7 @@ class _Encoder(nn.Module):
             return self.enc(x.view(-1).long())
         onehot = self.onehot
         if onehot is None:
-            onehot = x.is_cuda and torch.get_float32_matmul_precision() == "highest"
+            onehot = x.is_cuda and exact_fp32_matmul()
         if onehot:
             tables = [m.weight for m in self.enc.modules() if isinstance(m, nn.Embedding)]
             return sum_embeddings_onehot(x, tables, self._onehot_meta)

@@ -6,6 +6,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
+from graphlab.nn.mixers import graph_count
 from graphlab.nn.spe import _check_eigen_inputs, eigen_inputs
 
 
@@ -49,9 +50,8 @@ class LapPE(nn.Module):
 
     def forward(self, data) -> Tensor:
         eigvals, eigvecs, eig_mask, batch = eigen_inputs(data, "LapPE")
-        num_graphs = getattr(data, "num_graphs", None) if getattr(data, "batch", None) \
-            is not None else 1  # a Batch knows its graph count on the host
-        return self.encode(eigvals, eigvecs, batch, eig_mask, num_graphs=num_graphs)
+        # a Batch knows its graph count on the host: no read-back for the sign flips
+        return self.encode(eigvals, eigvecs, batch, eig_mask, num_graphs=graph_count(data))
 
     def encode(self, eigvals: Tensor, eigvecs: Tensor, batch: Optional[Tensor] = None,
                eig_mask: Optional[Tensor] = None, num_graphs: Optional[int] = None) -> Tensor:

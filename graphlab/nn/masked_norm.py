@@ -28,6 +28,8 @@ from typing import Dict, Iterator, Optional
 import torch
 from torch import Tensor, nn
 
+from graphlab.nn.checks import exact_fp32_matmul
+
 __all__ = ["MaskedBatchNorm1d", "padding_masks", "mask_batchnorms", "current_masks"]
 
 _MASKS: list = []  # stack of {rows: mask} of the forwards in progress
@@ -63,7 +65,7 @@ def current_masks() -> Optional[Dict[int, Tensor]]:
 def _row_sum(w: Tensor, t: Tensor) -> Tensor:
     """``sum_i w_i t_i`` over rows: one vector-matrix product (a single pass over ``t``) when
     float32 products are exact, else the weighted sum (a TF32 product would round ``t``)."""
-    if t.dtype == torch.float64 or torch.get_float32_matmul_precision() == "highest":
+    if t.dtype == torch.float64 or exact_fp32_matmul():
         return w @ t
     return (t * w.unsqueeze(-1)).sum(0)
 

@@ -68,12 +68,19 @@ def hash_uniform(seed: Tensor | int, *keys: Tensor) -> Tensor:
     return h.double() / 4294967296.0
 
 
+def graph_count(data) -> Optional[int]:
+    """The number of graphs of a PyG ``Batch`` as the host knows it (1 for a single ``Data``),
+    or None when it would have to be read from the device."""
+    return getattr(data, "num_graphs", None) if getattr(data, "batch", None) is not None else 1
+
+
 def graph_ptr(batch: Tensor, num_graphs: Optional[int] = None) -> Tuple[Tensor, Tensor]:
     """``(ptr, local)``: CSR offsets of the graphs (``batch`` sorted) and each node's index
-    inside its own graph."""
+    inside its own graph. Reads nothing back from the device when ``num_graphs`` is given."""
     if num_graphs is None:
         num_graphs = int(batch.max()) + 1 if batch.numel() else 0
-    counts = torch.bincount(batch, minlength=num_graphs)
+    counts = torch.zeros(num_graphs, dtype=torch.long, device=batch.device)
+    counts.scatter_add_(0, batch, torch.ones_like(batch))  # bincount would read its size back
     ptr = cumsum(counts)
     local = torch.arange(batch.numel(), device=batch.device) - ptr[batch]
     return ptr, local
@@ -122,15 +129,11 @@ def dense_layout(x: Tensor, batch: Optional[Tensor], num_graphs: Optional[int] =
     but the last, whose extra nodes (padding) go to the spare row (see :class:`DenseLayout`);
     checked unless a graph is being traced or recorded."""
     batch = _check_batch(x, batch)
-    N = batch.numel()
     if num_graphs is None:
-        num_graphs = int(batch.max()) + 1 if N else 0
-    counts = torch.zeros(num_graphs, dtype=torch.long, device=batch.device)
-    counts.scatter_add_(0, batch, torch.ones_like(batch))
-    ptr = cumsum(counts)
-    local = torch.arange(N, device=batch.device) - ptr[batch]
+        num_graphs = int(batch.max()) + 1 if batch.numel() else 0
+    ptr, local = graph_ptr(batch, num_graphs)
     if max_nodes is None:
-        M = int(counts.max()) if num_graphs else 0
+        M = int(ptr.diff().max()) if num_graphs else 0
         idx = batch * M + local
         mask = torch.zeros(num_graphs * M, dtype=torch.bool, device=batch.device)
         mask[idx] = True
