@@ -86,11 +86,9 @@ def build(cfg, device, ensemble=0):
 
 def ensemble_step(task, opt, cfg, device, it, graphs):
     """The step of graphlab.train.ensemble_run (eager, or task.cuda_graphs' padded step)."""
-    from graphlab.train.ensemble_run import clip_and_step
+    from graphlab.train.ensemble_run import _trainer_settings, clip_and_step
     ens, params = task.model, list(task.model.parameters())
-    clip = cfg["trainer"].get("gradient_clip_val")
-    tset = {"clip": float(clip) if clip else None,
-            "clip_algorithm": cfg["trainer"].get("gradient_clip_algorithm") or "norm"}
+    tset = _trainer_settings(cfg["trainer"])  # clipping as the ensemble runner does it
     if not graphs:
         loss_of = torch.func.vmap(task._loss, in_dims=(0, None))
 
@@ -101,22 +99,14 @@ def ensemble_step(task, opt, cfg, device, it, graphs):
             losses.sum().backward()
             clip_and_step(opt, params, tset, None)
         return step
-    from graphlab.nn.masked_norm import mask_batchnorms, padding_masks
+    from graphlab.nn.masked_norm import mask_batchnorms
     from graphlab.train.cuda_graphs import GraphedSteps, make_capturable
+    from graphlab.train.ensemble_run import padded_ensemble_step
     mask_batchnorms(ens._base[0])
     capture = device.type == "cuda"
     if capture:
         make_capturable(opt)
-    loss_of = torch.func.vmap(task._masked_loss, in_dims=(0, None, None))
-
-    def padded(sb):
-        with padding_masks(sb.node_mask, sb.edge_mask, sb.graph_mask):
-            out = ens(sb)
-        losses = loss_of(out, sb.y, sb.graph_mask)
-        opt.zero_grad(set_to_none=True)
-        losses.sum().backward()
-        clip_and_step(opt, params, tset, None)
-        return losses.detach()
+    padded = padded_ensemble_step(ens, opt, params, tset, task._masked_loss)
     graphed = GraphedSteps(padded, cfg["data"]["batch_size"], capture=capture, device=device)
     return lambda i: graphed(next(it))
 

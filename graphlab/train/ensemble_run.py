@@ -479,6 +479,26 @@ def run_ensemble(cfg: dict, seeds: List[int], out_dir: str, resume: bool = False
     return records
 
 
+def padded_ensemble_step(ens: SeedEnsemble, opt: torch.optim.Optimizer, params: List[Tensor],
+                         tset: Dict[str, Any], masked_loss):
+    """``step(static_batch, ratio=None) -> [K]`` losses: one training step of every member on
+    a padded static batch (masked BatchNorm statistics, ``masked_loss(pred, y, graph_mask)``
+    per member), then per-member clipping and the optimiser step as the eager loop does
+    (:func:`clip_and_step`). Fixed shapes, no read-back: what ``task.cuda_graphs`` records."""
+    from graphlab.nn.masked_norm import padding_masks
+    member_loss = torch.func.vmap(masked_loss, in_dims=(0, None, None))
+
+    def step(sb, ratio: Optional[Tensor] = None) -> Tensor:
+        with padding_masks(sb.node_mask, sb.edge_mask, sb.graph_mask):
+            out = ens(sb)
+        losses = member_loss(out, sb.y, sb.graph_mask)
+        opt.zero_grad(set_to_none=True)
+        losses.sum().backward()
+        clip_and_step(opt, params, tset, ratio)
+        return losses.detach()
+    return step
+
+
 def _graphed_steps(cfg, info, ens, opt, probes, tasks, tset, params, dataset):
     """``task.cuda_graphs``: the training step over padded static batches, recorded once per
     bucket as a CUDA graph (graphlab.train.cuda_graphs); refuses what it cannot replay.
@@ -487,8 +507,7 @@ def _graphed_steps(cfg, info, ens, opt, probes, tasks, tset, params, dataset):
     largest member rate and, when the members' rates differ, each member's update is rescaled by
     its rate over that one (a second recorded variant of the step). With an LR schedule and
     capture, the rate lives in a device tensor that the recorded update reads."""
-    from graphlab.nn.masked_norm import (has_unmasked_batch_statistics, mask_batchnorms,
-                                         padding_masks)
+    from graphlab.nn.masked_norm import has_unmasked_batch_statistics, mask_batchnorms
     from graphlab.data.static_batch import largest_graph
     from graphlab.train.cuda_graphs import GraphedSteps, make_capturable, set_tensor_lr
     opts = cfg["task"]["cuda_graphs"]
@@ -515,7 +534,6 @@ def _graphed_steps(cfg, info, ens, opt, probes, tasks, tset, params, dataset):
                 set_tensor_lr(opt, device)
         except ValueError as e:
             raise ConfigError(f"'task.cuda_graphs': {e}") from None
-    member_loss = torch.func.vmap(tasks[0]._masked_loss, in_dims=(0, None, None))
     ratio = torch.ones(len(probes), dtype=torch.float64, device=device)  # cast per parameter
     lr_state: Dict[str, Any] = {"lrs": None, "scaled": False}
 
@@ -536,14 +554,10 @@ def _graphed_steps(cfg, info, ens, opt, probes, tasks, tset, params, dataset):
             lr_state.update(lrs=lrs, scaled=scaled)
         return lr_state["scaled"]
 
+    padded_step = padded_ensemble_step(ens, opt, params, tset, tasks[0]._masked_loss)
+
     def step(sb, scaled: bool):
-        with padding_masks(sb.node_mask, sb.edge_mask, sb.graph_mask):
-            out = ens(sb)
-        losses = member_loss(out, sb.y, sb.graph_mask)
-        opt.zero_grad(set_to_none=True)
-        losses.sum().backward()
-        clip_and_step(opt, params, tset, ratio if scaled else None)  # as the eager loop
-        return losses.detach()
+        return padded_step(sb, ratio if scaled else None)
 
     steps = GraphedSteps(step, cfg["data"]["batch_size"], capture=capture, device=device,
                          granularity=opts.get("granularity", 8),
