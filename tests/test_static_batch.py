@@ -213,15 +213,24 @@ def test_padded_step_equals_unpadded_step(build, fixed_width):
 class _HostSyncs(torch.utils._python_dispatch.TorchDispatchMode):
     """Records the ops that read a value back to the host on a GPU (what a CUDA graph cannot
     record): on CPU they run the same way, so a CPU test sees them."""
-    SYNC = ("aten._local_scalar_dense", "aten.nonzero", "aten.is_nonzero", "aten.item")
+    SYNC = ("aten._local_scalar_dense", "aten.nonzero", "aten.is_nonzero", "aten.item",
+            "aten.masked_select", "aten.unique", "aten._unique", "aten.argwhere",
+            "aten.bincount", "aten.repeat_interleave.Tensor")
+    # boolean-mask indexing reaches dispatch as a plain index op; its nonzero runs inside it
+    MASK_INDEX = ("aten.index.Tensor", "aten.index_put", "aten._index_put_impl_")
 
     def __init__(self):
         super().__init__()
         self.ops = []
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if str(func).startswith(self.SYNC):
-            self.ops.append(str(func))
+        name = str(func)
+        if name.startswith(self.SYNC):
+            self.ops.append(name)
+        elif name.startswith(self.MASK_INDEX) and any(
+                isinstance(i, torch.Tensor) and i.dtype == torch.bool
+                for i in (args[1] if len(args) > 1 else ()) or ()):
+            self.ops.append(name + " (boolean mask)")
         return func(*args, **(kwargs or {}))
 
 
