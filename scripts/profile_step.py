@@ -133,13 +133,18 @@ def main() -> int:
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     os.environ.setdefault("OUTDATED_IGNORE", "1")
-    from torch.profiler import ProfilerActivity, profile
-
-    from graphlab.train.config import load_config, validate
-    cfg = validate(load_config(args.config, args.overrides))
-    device = torch.device(args.device)
     if args.cuda_graphs and not args.ensemble:
         ap.error("--cuda-graphs needs --ensemble (task.cuda_graphs is an ensemble option)")
+    from graphlab.train.config import load_config, validate
+    from graphlab.train.run import matmul_precision
+    cfg = validate(load_config(args.config, args.overrides))
+    with matmul_precision(cfg):  # task.matmul_precision, as graphlab train applies it
+        return profile_config(args, cfg)
+
+
+def profile_config(args, cfg) -> int:
+    from torch.profiler import ProfilerActivity, profile
+    device = torch.device(args.device)
     task, opt, loader, n_params = build(cfg, device, args.ensemble)
     clip = cfg["trainer"].get("gradient_clip_val")
     task.train()

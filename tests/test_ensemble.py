@@ -335,3 +335,23 @@ def test_select_on_and_monitor_config_errors():
     bad["scheduler"] = {"name": "plateau", "monitor": "auc"}
     with pytest.raises(ConfigError, match="monitor"):
         validate(bad)
+
+
+def test_matmul_precision_is_set_for_the_run_and_restored(data_root, tmp_path, monkeypatch):
+    """``task.matmul_precision`` holds while the step runs (seen from inside the model's
+    forward), in separate runs and in the ensemble, and the previous setting returns after."""
+    import graphlab.models.basic as basic
+    seen = []
+    forward = basic.GIN.forward
+
+    def spy(self, data):
+        seen.append(torch.get_float32_matmul_precision())
+        return forward(self, data)
+    monkeypatch.setattr(basic.GIN, "forward", spy)
+    before = torch.get_float32_matmul_precision()
+    cfg = {**_run_cfg(epochs=1), "task": {"matmul_precision": "medium"}}
+    cfg["trainer"] = {**cfg["trainer"], "precision": "32-true"}
+    run_seed(cfg, 0, str(tmp_path / "one"), quiet=True)
+    run_ensemble(cfg, [0, 1], str(tmp_path / "ens"), quiet=True)
+    assert seen and set(seen) == {"medium"}
+    assert torch.get_float32_matmul_precision() == before

@@ -211,11 +211,14 @@ def test_padded_step_equals_unpadded_step(build, fixed_width):
 
 
 class _HostSyncs(torch.utils._python_dispatch.TorchDispatchMode):
-    """Records the ops that read a value back to the host on a GPU (what a CUDA graph cannot
-    record): on CPU they run the same way, so a CPU test sees them."""
+    """Records the ops that read a value back to the host on a GPU, or copy Python data to it
+    (what a CUDA graph cannot record): on CPU they run the same way, so a CPU test sees them."""
     SYNC = ("aten._local_scalar_dense", "aten.nonzero", "aten.is_nonzero", "aten.item",
             "aten.masked_select", "aten.unique", "aten._unique", "aten.argwhere",
-            "aten.bincount", "aten.repeat_interleave.Tensor")
+            "aten.bincount", "aten.repeat_interleave.Tensor",
+            # a tensor made from Python data (``t[idx] = True``, ``torch.tensor(...)``): on a GPU
+            # a host-to-device copy from pageable memory, which a recording refuses
+            "aten.lift_fresh")
     # boolean-mask indexing reaches dispatch as a plain index op; its nonzero runs inside it
     MASK_INDEX = ("aten.index.Tensor", "aten.index_put", "aten._index_put_impl_")
 

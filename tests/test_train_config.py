@@ -51,6 +51,8 @@ def test_misspelled_model_keyword_is_rejected(name):
     ({**BASE, "wandb": {"projekt": "x"}}, r"unknown key 'wandb\.projekt'.*project"),
     ({**BASE, "data": {"name": "motifs", "transforms": ["NoSuchTransform"]}},
      r"unknown transform 'NoSuchTransform'"),
+    ({**BASE, "task": {"matmul_precision": "tf32"}},
+     r"'task\.matmul_precision' must be one of highest, high, medium"),
 ])
 def test_bad_configs(cfg, pattern):
     with pytest.raises(ConfigError, match=pattern):

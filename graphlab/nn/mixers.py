@@ -136,7 +136,7 @@ def dense_layout(x: Tensor, batch: Optional[Tensor], num_graphs: Optional[int] =
         M = int(ptr.diff().max()) if num_graphs else 0
         idx = batch * M + local
         mask = torch.zeros(num_graphs * M, dtype=torch.bool, device=batch.device)
-        mask[idx] = True
+        mask.index_fill_(0, idx, True)
         return DenseLayout(idx, mask.view(num_graphs, M))
     M = int(max_nodes)
     over = local >= M
@@ -144,8 +144,10 @@ def dense_layout(x: Tensor, batch: Optional[Tensor], num_graphs: Optional[int] =
         raise ValueError(f"dense_layout: a graph other than the last has more than max_nodes="
                          f"{M} nodes")
     idx = torch.where(over, num_graphs * M, batch * M + local)
+    # index_fill_ takes the value as a kernel argument; ``mask[idx] = True`` would copy a host
+    # tensor to the device, which a CUDA-graph recording refuses
     mask = torch.zeros(num_graphs * M + 1, dtype=torch.bool, device=batch.device)
-    mask[idx] = True
+    mask.index_fill_(0, idx, True)
     return DenseLayout(idx, mask[:-1].view(num_graphs, M), overflow=True)
 
 

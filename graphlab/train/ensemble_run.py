@@ -199,6 +199,13 @@ def run_ensemble(cfg: dict, seeds: List[int], out_dir: str, resume: bool = False
                  data_seed: Optional[int] = None) -> List[Dict[str, Any]]:
     """Train ``seeds`` as one vmapped ensemble (of one cross-validation fold); returns and
     writes one metrics.json record per seed (see the module docstring)."""
+    with R.matmul_precision(cfg):
+        return _run_ensemble(cfg, seeds, out_dir, resume, quiet, fold, randomness, data_seed)
+
+
+def _run_ensemble(cfg: dict, seeds: List[int], out_dir: str, resume: bool, quiet: bool,
+                  fold: Optional[int], randomness: str,
+                  data_seed: Optional[int]) -> List[Dict[str, Any]]:
     seeds = [int(s) for s in seeds]
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"--ensemble needs distinct seeds, got {seeds}")

@@ -7,6 +7,7 @@ and unbiased std per metric over seeds 0..N-1 (the OGB leaderboard protocol).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -254,6 +255,26 @@ def run_name(seed: int, fold: Optional[int] = None) -> str:
     return f"seed{seed}" if fold is None else f"fold{fold}-seed{seed}"
 
 
+@contextlib.contextmanager
+def matmul_precision(cfg: dict):
+    """Applies ``task.matmul_precision`` (:func:`torch.set_float32_matmul_precision`) for the
+    duration of a run and restores the previous setting afterwards."""
+    want = (cfg.get("task") or {}).get("matmul_precision")
+    if want is None:
+        yield
+        return
+    from graphlab.train.config import MATMUL_PRECISIONS
+    if want not in MATMUL_PRECISIONS:
+        raise ConfigError(f"'task.matmul_precision' must be one of "
+                          f"{', '.join(MATMUL_PRECISIONS)}, got {want!r}")
+    old = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision(want)
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(old)
+
+
 def run_seed(cfg: dict, seed: int, out_dir: str, resume: bool = False,
              quiet: bool = False, fold: Optional[int] = None,
              data_seed: Optional[int] = None) -> Dict[str, Any]:
@@ -262,6 +283,12 @@ def run_seed(cfg: dict, seed: int, out_dir: str, resume: bool = False,
     ``data_seed`` (default: ``seed``) seeds the data side alone: a random split and the order
     of the training batches. A seed ensemble (``--ensemble``) uses its first seed's data for
     every member; ``data_seed`` reproduces a member as a separate run."""
+    with matmul_precision(cfg):
+        return _run_seed(cfg, seed, out_dir, resume, quiet, fold, data_seed)
+
+
+def _run_seed(cfg: dict, seed: int, out_dir: str, resume: bool, quiet: bool,
+              fold: Optional[int], data_seed: Optional[int]) -> Dict[str, Any]:
     data_seed = seed if data_seed is None else int(data_seed)
     if fold is not None:
         cfg = {**cfg, "data": {**cfg["data"], "fold": fold}}
