@@ -31,7 +31,7 @@ def test_onehot_equals_lookups(cls, kind):
     assert enc.onehot and not torch.equal(ga[0], torch.zeros_like(ga[0]))
 
 
-def test_onehot_default_is_cuda_only_and_exact_precision():
+def test_onehot_default_is_cuda_only():
     enc = FeatureEncoder("atom", None, 4)
     assert enc.onehot is None  # auto: CPU inputs take the lookups
     x = _features(enc, 5)
@@ -61,3 +61,29 @@ def test_onehot_under_vmap_equals_members():
     for k, e in enumerate(encs):
         e.onehot = False
         torch.testing.assert_close(out[k], e(x), rtol=1e-12, atol=1e-12)
+
+
+def test_onehot_product_is_exact_under_reduced_matmul_precision(monkeypatch):
+    """With ``task.matmul_precision`` high / medium (TF32 / bfloat16 products), the one-hot
+    product still runs at full float32 precision (an exact lookup), and the run's setting
+    returns afterwards."""
+    seen = []
+    mm = torch.Tensor.__matmul__
+
+    def spy(a, b):
+        seen.append(torch.get_float32_matmul_precision())
+        return mm(a, b)
+    monkeypatch.setattr(torch.Tensor, "__matmul__", spy)
+    enc = FeatureEncoder("atom", None, 4)
+    enc.onehot = True
+    x = _features(enc, 5)
+    old = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("medium")
+    try:
+        out = enc(x)
+        assert seen == ["highest"] and torch.get_float32_matmul_precision() == "medium"
+    finally:
+        torch.set_float32_matmul_precision(old)
+    monkeypatch.undo()
+    enc.onehot = False
+    torch.testing.assert_close(out, enc(x))

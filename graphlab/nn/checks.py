@@ -6,20 +6,32 @@ recorded, where reading a value back to the host is not allowed (the trainer che
 features once when it builds the data, ``graphlab.train.run.build_data``)."""
 from __future__ import annotations
 
+import contextlib
 from typing import Optional
 
 import torch
 from torch import Tensor
 
-__all__ = ["check_no_nan", "exact_fp32_matmul"]
+__all__ = ["check_no_nan", "exact_fp32_products"]
 
 
-def exact_fp32_matmul() -> bool:
-    """True when float32 matrix products run at full precision (matmul precision
-    ``highest``); with TF32 (``high`` / ``medium``) they round their inputs, so layers that
-    rewrite a sum as a product (one-hot embeddings, masked BatchNorm statistics) keep the
-    plain sum instead."""
-    return torch.get_float32_matmul_precision() == "highest"
+@contextlib.contextmanager
+def exact_fp32_products():
+    """Float32 matrix products at full precision inside the block (matmul precision
+    ``highest``) whatever the run's ``task.matmul_precision``. For layers that rewrite an exact
+    sum as a product (one-hot embedding sums, masked BatchNorm statistics): their forward must
+    not round its inputs to TF32 / bfloat16. Their backward products run at the run's precision,
+    as every layer's do. A no-op (nothing set, nothing for ``torch.compile`` to trace) when the
+    precision is already ``highest``, torch's default."""
+    old = torch.get_float32_matmul_precision()
+    if old == "highest":
+        yield
+        return
+    torch.set_float32_matmul_precision("highest")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(old)
 
 
 def _tracing() -> bool:

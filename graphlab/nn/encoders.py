@@ -16,7 +16,7 @@ import os
 import torch
 from torch import Tensor, nn
 
-from graphlab.nn.checks import exact_fp32_matmul
+from graphlab.nn.checks import exact_fp32_products
 
 os.environ.setdefault("OUTDATED_IGNORE", "1")
 
@@ -60,7 +60,8 @@ def sum_embeddings_onehot(x: Tensor, weights: list, meta: dict | None = None) ->
     table = torch.cat(list(weights), 0)
     onehot = torch.zeros(x.size(0), table.size(0), dtype=table.dtype, device=x.device)
     onehot.scatter_(1, x + offsets, 1.0)
-    return onehot @ table
+    with exact_fp32_products():  # an exact lookup also under TF32 (task.matmul_precision)
+        return onehot @ table
 
 
 class _Encoder(nn.Module):
@@ -70,8 +71,7 @@ class _Encoder(nn.Module):
             raise ValueError(f"unknown encoder kind '{kind}'; choose from {', '.join(KINDS)}")
         self.kind, self.in_channels, self.out_channels = kind, in_channels, out_channels
         #: atom / bond: sum the embeddings as one one-hot product (see sum_embeddings_onehot);
-        #: None = on CUDA when float32 products are exact (matmul precision "highest"; with
-        #: TF32 the product would round the tables), else the per-column lookups
+        #: None = on CUDA (where it saves kernels), the per-column lookups on CPU
         self.onehot: bool | None = None
         self._onehot_meta: dict = {}
         if kind == "linear":
@@ -108,7 +108,7 @@ class _Encoder(nn.Module):
             return self.enc(x.view(-1).long())
         onehot = self.onehot
         if onehot is None:
-            onehot = x.is_cuda and exact_fp32_matmul()
+            onehot = x.is_cuda
         if onehot:
             tables = [m.weight for m in self.enc.modules() if isinstance(m, nn.Embedding)]
             return sum_embeddings_onehot(x, tables, self._onehot_meta)

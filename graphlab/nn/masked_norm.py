@@ -28,7 +28,7 @@ from typing import Dict, Iterator, Optional
 import torch
 from torch import Tensor, nn
 
-from graphlab.nn.checks import exact_fp32_matmul
+from graphlab.nn.checks import exact_fp32_products
 
 __all__ = ["MaskedBatchNorm1d", "padding_masks", "mask_batchnorms", "current_masks"]
 
@@ -63,11 +63,10 @@ def current_masks() -> Optional[Dict[int, Tensor]]:
 
 
 def _row_sum(w: Tensor, t: Tensor) -> Tensor:
-    """``sum_i w_i t_i`` over rows: one vector-matrix product (a single pass over ``t``) when
-    float32 products are exact, else the weighted sum (a TF32 product would round ``t``)."""
-    if t.dtype == torch.float64 or exact_fp32_matmul():
+    """``sum_i w_i t_i`` over rows as one vector-matrix product (a single pass over ``t``),
+    exact in float32 also when the run allows TF32 products."""
+    with exact_fp32_products():
         return w @ t
-    return (t * w.unsqueeze(-1)).sum(0)
 
 
 class MaskedBatchNorm1d(nn.BatchNorm1d):
