@@ -169,8 +169,33 @@ def gps_performer():
                norm="batch", task_level="graph").double()
 
 
-BUILDS = [gin, sinc, gps, gps_performer]
-BUILD_IDS = ["gin-virtual", "sincgcn", "gps", "gps-performer"]
+def gcn():
+    from graphlab.models.basic import GCN
+    return GCN(4, 3, hidden_channels=16, num_layers=3, dropout=0.0, norm="batch",
+               task_level="graph").double()
+
+
+def gatv2():
+    from graphlab.models.basic import GAT
+    return GAT(4, 3, hidden_channels=16, num_layers=2, heads=2, dropout=0.0, attn_dropout=0.0,
+               norm="batch", residual=True, task_level="graph", edge_dim=2, v2=True).double()
+
+
+def gps_gat():
+    from graphlab.models.gps import GPS
+    return GPS(4, 3, hidden_channels=16, num_layers=2, heads=2, mpnn="gat", attn_dropout=0.0,
+               edge_dim=2, norm="batch", task_level="graph").double()
+
+
+def gps_gcn():
+    from graphlab.models.gps import GPS
+    return GPS(4, 3, hidden_channels=16, num_layers=2, heads=2, mpnn="gcn", attn_dropout=0.0,
+               edge_dim=2, norm="batch", task_level="graph").double()
+
+
+BUILDS = [gin, sinc, gps, gps_performer, gcn, gatv2, gps_gat, gps_gcn]
+BUILD_IDS = ["gin-virtual", "sincgcn", "gps", "gps-performer", "gcn", "gatv2", "gps-gat",
+             "gps-gcn"]
 
 
 @pytest.mark.parametrize("fixed_width", [False, True], ids=["dense-width-read", "fixed-width"])
@@ -178,7 +203,7 @@ BUILD_IDS = ["gin-virtual", "sincgcn", "gps", "gps-performer"]
 def test_padded_step_equals_unpadded_step(build, fixed_width):
     """Outputs, loss, gradients and BatchNorm statistics of GIN-virtual (BatchNorm in its MLPs
     and in the virtual-node MLPs, edge features, mean pooling), SINC-GCN (degree-normalised
-    neighbourhood context) and GPS (GatedGCN with edge BatchNorm, attention or Performer over
+    neighbourhood context), GCN and GATv2 (self-loops, the padding's included) and GPS (GatedGCN with edge BatchNorm, attention or Performer over
     a dense layout; with ``fixed_width`` the layout is ``max_graph_nodes`` wide and the padding
     graph overflows it) on a padded batch equal those on the batch itself."""
     torch.manual_seed(0)

@@ -22,6 +22,7 @@ from torch_geometric.nn import (GATConv, GCNConv, GINConv, GINEConv, global_add_
                                 global_max_pool, global_mean_pool)
 
 from graphlab.nn.encoders import EdgeEncoder, FeatureEncoder
+from graphlab.nn.self_loops import gat_conv_with_self_loops, gcn_self_loops
 from graphlab.registry import register_model
 
 POOLS = {"mean": global_mean_pool, "sum": global_add_pool, "add": global_add_pool,
@@ -155,7 +156,10 @@ class GCN(nn.Module):
         dims += [hidden_channels] * (num_layers - 1)
         node_out = task_level == "node"
         dims += [out_channels if node_out else hidden_channels]
-        self.convs = nn.ModuleList(GCNConv(a, b, cached=cached) for a, b in zip(dims[:-1], dims[1:]))
+        # self-loops are added once per forward without data-dependent sizes
+        # (graphlab.nn.self_loops; the same convolution as PyG's own loops)
+        self.convs = nn.ModuleList(GCNConv(a, b, cached=cached, add_self_loops=False)
+                                   for a, b in zip(dims[:-1], dims[1:]))
         self.norms = nn.ModuleList(make_norm(norm, d) for d in dims[1:-1])
         self.head = None if node_out else nn.Linear(hidden_channels, out_channels)
         self.reset_parameters()
@@ -165,11 +169,12 @@ class GCN(nn.Module):
 
     def forward(self, data) -> Tensor:
         x = data.x if self.encoder is None else self.encoder(getattr(data, "x", None), data.num_nodes)
-        x = x.float()
-        ew = getattr(data, "edge_weight", None)
+        x = x.to(self.convs[0].lin.weight.dtype)  # integer / float64 features -> model dtype
+        ei, ew = gcn_self_loops(data.edge_index, getattr(data, "edge_weight", None), x.size(0),
+                                dtype=x.dtype)
         for i, conv in enumerate(self.convs):
             x = F.dropout(x, p=self.dropout, training=self.training)
-            x = conv(x, data.edge_index, ew)
+            x = conv(x, ei, ew)
             if i < len(self.convs) - 1:
                 x = F.relu(self.norms[i](x))
         if self.head is None:
@@ -277,15 +282,17 @@ class GAT(_GNN):
         from torch_geometric.nn import GATv2Conv
         Conv = GATv2Conv if v2 else GATConv
         for _ in range(num_layers):
+            # self-loops come from graphlab.nn.self_loops (no data-dependent sizes; the same
+            # convolution as PyG's own loops with fill_value='mean')
             self.convs.append(Conv(hidden_channels, hidden_channels // heads, heads=heads,
-                                   dropout=attn_dropout,
+                                   dropout=attn_dropout, add_self_loops=False,
                                    edge_dim=hidden_channels if edge_dim is not None else None))
             if edge_dim is not None:
                 self.edge_encoders.append(EdgeEncoder(edge_encoder, edge_dim, hidden_channels))
         self.reset_parameters()
 
     def conv(self, i: int, x: Tensor, data) -> Tensor:
+        e = None
         if self.edge_dim is not None:
             e = self.edge_encoders[i](getattr(data, "edge_attr", None), data.edge_index.size(1))
-            return self.convs[i](x, data.edge_index, e)
-        return self.convs[i](x, data.edge_index)
+        return gat_conv_with_self_loops(self.convs[i], x, data.edge_index, e)

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from graphlab.models.basic import POOLS, TASK_LEVELS, _check_choice, readout
 from graphlab.nn.checks import check_no_nan
 from graphlab.nn.encoders import EdgeEncoder, FeatureEncoder
+from graphlab.nn.self_loops import gat_conv_with_self_loops, gcn_self_loops
 from graphlab.registry import register_model
 
 MPNNS = ("gatedgcn", "gine", "gin", "gcn", "gat", "none")
@@ -57,14 +58,14 @@ class LocalMPNN(nn.Module):
             from torch_geometric.nn import GINConv, GINEConv
             mlp = nn.Sequential(nn.Linear(H, H), nn.ReLU(), nn.Linear(H, H))
             self.conv = GINEConv(mlp, edge_dim=E) if E is not None else GINConv(mlp)
-        elif mpnn == "gcn":
+        elif mpnn == "gcn":  # self-loops from graphlab.nn.self_loops (fixed sizes)
             from torch_geometric.nn import GCNConv
-            self.conv = GCNConv(H, H)
+            self.conv = GCNConv(H, H, add_self_loops=False)
         elif mpnn == "gat":
             from torch_geometric.nn import GATConv
             if H % heads:
                 raise ValueError(f"hidden_channels={H} must be divisible by heads={heads}")
-            self.conv = GATConv(H, H // heads, heads=heads, edge_dim=E)
+            self.conv = GATConv(H, H // heads, heads=heads, edge_dim=E, add_self_loops=False)
         else:
             self.conv = None
         self.norm = _norm(norm, H) if self.conv is not None else nn.Identity()
@@ -84,7 +85,11 @@ class LocalMPNN(nn.Module):
                 e = F.dropout(F.relu(self.bn_e(e)), self.dropout, self.training)
                 edge_attr = edge_attr + e
         elif self.kind == "gcn":
-            h = F.dropout(self.conv(x, edge_index), self.dropout, self.training)
+            index, weight = gcn_self_loops(edge_index, None, x.size(0), dtype=x.dtype)
+            h = F.dropout(self.conv(x, index, weight), self.dropout, self.training)
+        elif self.kind == "gat":
+            h = F.dropout(gat_conv_with_self_loops(self.conv, x, edge_index, e_in),
+                          self.dropout, self.training)
         elif e_in is not None:
             h = F.dropout(self.conv(x, edge_index, e_in), self.dropout, self.training)
         else:
