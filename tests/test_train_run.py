@@ -104,6 +104,43 @@ def test_kill_and_resume_is_bit_for_bit(data_root, tmp_path):
     assert _results(rec) == _results(ref_rec)
 
 
+def test_ensemble_kill_and_resume_is_bit_for_bit(data_root, tmp_path):
+    """SIGKILL a seed ensemble at random moments, also while its checkpoint is being written on
+    the background thread; the resumed run equals the uninterrupted one for every seed."""
+    args = ["train", MOTIFS, *FAST, "model.dropout=0.0", "trainer.max_epochs=8", "--seeds", "2",
+            "--ensemble", "--quiet"]
+    env = {"GRAPHLAB_DATA": data_root}
+    ref = _cli([*args, "--out", str(tmp_path / "ref")], env)
+    out_ref = ref.communicate(timeout=600)[0].decode()
+    assert ref.returncode == 0, out_ref
+
+    def records(root):
+        return [_results(json.loads((root / "gin-motifs" / f"seed{s}" / "metrics.json")
+                                    .read_text())) for s in (0, 1)]
+    rng = random.Random(1)
+    out = tmp_path / "killed"
+    ckpt = out / "gin-motifs" / "ensemble" / "last.ckpt"
+    done = out / "gin-motifs" / "seed1" / "metrics.json"
+    kills = 0
+    for _ in range(8):
+        p = _cli([*args, "--out", str(out), "--resume"], env)
+        deadline = time.time() + 120
+        while p.poll() is None and not ckpt.exists() and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 1.0))
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+            kills += 1
+        p.communicate(timeout=120)
+        if done.exists():
+            break
+    if not done.exists():
+        p = _cli([*args, "--out", str(out), "--resume"], env)
+        assert p.wait(timeout=600) == 0
+    assert kills >= 1
+    assert records(out) == records(tmp_path / "ref")
+
+
 def test_ddp_two_processes_match_single_process_eval(data_root, tmp_path):
     """A 2-process DDP (gloo, CPU) run reports the same metrics as one process evaluating its
     checkpoint: no sample counted twice by the distributed sampler's padding."""

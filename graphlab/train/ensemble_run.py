@@ -202,13 +202,21 @@ def run_ensemble(cfg: dict, seeds: List[int], out_dir: str, resume: bool = False
                  data_seed: Optional[int] = None) -> List[Dict[str, Any]]:
     """Train ``seeds`` as one vmapped ensemble (of one cross-validation fold); returns and
     writes one metrics.json record per seed (see the module docstring)."""
-    with R.matmul_precision(cfg):
-        return _run_ensemble(cfg, seeds, out_dir, resume, quiet, fold, randomness, data_seed)
+    # checkpoints are written on a background thread from a point-in-time copy taken on the
+    # device (a 10-member GIN-virtual ensemble's 400 MB checkpoint no longer stalls training);
+    # one write at a time, and every exit, an exception's too, waits for the last one
+    ckpt_io = AsyncCheckpointIO(R.AtomicCheckpointIO())
+    try:
+        with R.matmul_precision(cfg):
+            return _run_ensemble(cfg, seeds, out_dir, resume, quiet, fold, randomness,
+                                 data_seed, ckpt_io)
+    finally:
+        ckpt_io.teardown()
 
 
 def _run_ensemble(cfg: dict, seeds: List[int], out_dir: str, resume: bool, quiet: bool,
-                  fold: Optional[int], randomness: str,
-                  data_seed: Optional[int]) -> List[Dict[str, Any]]:
+                  fold: Optional[int], randomness: str, data_seed: Optional[int],
+                  ckpt_io: AsyncCheckpointIO) -> List[Dict[str, Any]]:
     seeds = [int(s) for s in seeds]
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"--ensemble needs distinct seeds, got {seeds}")
@@ -340,125 +348,118 @@ def _run_ensemble(cfg: dict, seeds: List[int], out_dir: str, resume: bool, quiet
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     t_wall = time.perf_counter()
-    # checkpoints are written on a background thread (a point-in-time copy is taken first, on
-    # the device): a 10-member GIN-virtual ensemble's 400 MB checkpoint no longer stalls
-    # training; at most one write is in flight, and every exit waits for it
-    ckpt_io = AsyncCheckpointIO(R.AtomicCheckpointIO())
-    try:
-        for epoch in range(start_epoch, max_epochs):
-            for f in fake:
-                f.current_epoch = epoch
-            # ---- train
-            ens.train()
-            for t in tasks:
-                t.on_train_epoch_start()
-            if hasattr(getattr(train_loader, "sampler", None), "set_epoch"):
-                train_loader.sampler.set_epoch(epoch)
-            loss_sum = torch.zeros(K, dtype=torch.float64, device=device)
-            n_sum = 0
-            t0 = time.perf_counter()
-            for step, batch in enumerate(train_loader):
-                batch = batch.to(device)
-                if tset["double"]:
-                    batch = _to_double(batch)
-                if graphed is not None:  # padded static batch, one CUDA-graph replay per step
-                    with dtype_ctx():
-                        losses = graphed(batch)
-                    loss_sum += losses.double() * int(batch.num_graphs)
-                    n_sum += int(batch.num_graphs)
-                    for popt, sched, interval, _ in probes:
-                        if sched is not None and interval == "step":
-                            popt.step()
-                            sched.step()
-                    continue
+    for epoch in range(start_epoch, max_epochs):
+        for f in fake:
+            f.current_epoch = epoch
+        # ---- train
+        ens.train()
+        for t in tasks:
+            t.on_train_epoch_start()
+        if hasattr(getattr(train_loader, "sampler", None), "set_epoch"):
+            train_loader.sampler.set_epoch(epoch)
+        loss_sum = torch.zeros(K, dtype=torch.float64, device=device)
+        n_sum = 0
+        t0 = time.perf_counter()
+        for step, batch in enumerate(train_loader):
+            batch = batch.to(device)
+            if tset["double"]:
+                batch = _to_double(batch)
+            if graphed is not None:  # padded static batch, one CUDA-graph replay per step
                 with dtype_ctx():
-                    try:
-                        out = ens(batch)  # [K, ...]
-                    except ValueError as e:
-                        if "randomness" in str(e):
-                            raise ConfigError(f"model.dropout > 0 (or another random layer) with "
-                                              f"--ensemble: {e}") from None
-                        raise
-                    except (RuntimeError, NotImplementedError) as e:
-                        if "vmap" in str(e) or "atching rule" in str(e):  # not the model's own bug
-                            raise _unsupported_model(cfg["model"]["name"], e) from e
-                        raise
-                    if info.task in NODE_TASKS:
-                        m = tasks[0]._node_mask(batch, "train")
-                        losses, n = loss_of(out[:, m], batch.y[m]), int(m.sum())
-                    else:
-                        losses, n = loss_of(out, batch.y), int(batch.num_graphs)
-                opt.zero_grad(set_to_none=True)
-                losses.sum().backward()
-                lrs = [p[0].param_groups[0]["lr"] for p in probes]
-                ref = max(lrs)
-                for g in opt.param_groups:
-                    g["lr"] = ref
-                clip_and_step(opt, params, tset,
-                              torch.tensor([lr / ref for lr in lrs], device=device)
-                              if ref > 0 and any(lr != ref for lr in lrs) else None)
+                    losses = graphed(batch)
+                loss_sum += losses.double() * int(batch.num_graphs)
+                n_sum += int(batch.num_graphs)
                 for popt, sched, interval, _ in probes:
                     if sched is not None and interval == "step":
-                        popt.step()  # no gradients: only marks the step for the scheduler
+                        popt.step()
                         sched.step()
-                loss_sum += losses.detach().double() * n
-                n_sum += n
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            dt = time.perf_counter() - t0
-            sums = loss_sum.cpu().tolist()
-            for k, t in enumerate(tasks):
-                if not math.isfinite(sums[k]):
-                    raise FloatingPointError(f"seed {seeds[k]}: non-finite training loss in epoch "
-                                             f"{epoch}: check the inputs for NaN features or lower "
-                                             "the learning rate")
-                t._epoch_loss = [sums[k], n_sum]
-                t.train_samples += n_sum
-                t.train_time += dt
-
-            # ---- validate and test (every epoch, as the trainer does); best on validation
-            ens.eval()
-            with torch.no_grad(), dtype_ctx():
-                for i, loader in enumerate(val_loaders):
-                    for bi, batch in enumerate(loader):
-                        batch = batch.to(device)
-                        if tset["double"]:
-                            batch = _to_double(batch)
-                        out = ens(batch)
-                        for k, t in enumerate(tasks):
-                            t.model.out = out[k]
-                            t.validation_step(batch, bi, i)
-            for t in tasks:
-                t.model.out = None
-                t.on_validation_epoch_end()
-            for (popt, sched, interval, monitor), t in zip(probes, tasks):
-                if sched is None or interval != "epoch":
-                    continue
-                popt.step()
-                if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                    sched.step(t.plateau_value())
+                continue
+            with dtype_ctx():
+                try:
+                    out = ens(batch)  # [K, ...]
+                except ValueError as e:
+                    if "randomness" in str(e):
+                        raise ConfigError(f"model.dropout > 0 (or another random layer) with "
+                                          f"--ensemble: {e}") from None
+                    raise
+                except (RuntimeError, NotImplementedError) as e:
+                    if "vmap" in str(e) or "atching rule" in str(e):  # not the model's own bug
+                        raise _unsupported_model(cfg["model"]["name"], e) from e
+                    raise
+                if info.task in NODE_TASKS:
+                    m = tasks[0]._node_mask(batch, "train")
+                    losses, n = loss_of(out[:, m], batch.y[m]), int(m.sum())
                 else:
+                    losses, n = loss_of(out, batch.y), int(batch.num_graphs)
+            opt.zero_grad(set_to_none=True)
+            losses.sum().backward()
+            lrs = [p[0].param_groups[0]["lr"] for p in probes]
+            ref = max(lrs)
+            for g in opt.param_groups:
+                g["lr"] = ref
+            clip_and_step(opt, params, tset,
+                          torch.tensor([lr / ref for lr in lrs], device=device)
+                          if ref > 0 and any(lr != ref for lr in lrs) else None)
+            for popt, sched, interval, _ in probes:
+                if sched is not None and interval == "step":
+                    popt.step()  # no gradients: only marks the step for the scheduler
                     sched.step()
-            # ---- checkpoint (the whole ensemble; every member's task state)
-            os.makedirs(ens_dir, exist_ok=True)
-            members = []
-            for (popt, sched, _, _), t in zip(probes, tasks):
-                ck: Dict[str, Any] = {
-                    "optimizer": popt.state_dict(),
-                    "scheduler": sched.state_dict() if sched is not None else None}
-                t.on_save_checkpoint(ck)
-                members.append(ck)
-            ckpt_io.save_checkpoint({"seeds": seeds, "data_seed": data_seed, "epoch": epoch + 1,
-                                     "ensemble": ens.state_dict(), "optimizer": opt.state_dict(),
-                                     "members": members, "rng": _rng_state()}, last)
-            if not quiet:
-                vals = [t.history[-1][f"valid_{metric}"] for t in tasks]
-                print(f"ensemble epoch {epoch}: valid {metric} mean {sum(vals) / K:.4f} "
-                      f"(min {min(vals):.4f}, max {max(vals):.4f}), {dt:.2f} s train")
-            if tset["max_time"] is not None and time.perf_counter() - t_wall >= tset["max_time"]:
-                break  # time limit, checked at epoch ends: records say complete=false; --resume
-    finally:
-        ckpt_io.teardown()  # the last checkpoint is on disk before anything else
+            loss_sum += losses.detach().double() * n
+            n_sum += n
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        dt = time.perf_counter() - t0
+        sums = loss_sum.cpu().tolist()
+        for k, t in enumerate(tasks):
+            if not math.isfinite(sums[k]):
+                raise FloatingPointError(f"seed {seeds[k]}: non-finite training loss in epoch "
+                                         f"{epoch}: check the inputs for NaN features or lower "
+                                         "the learning rate")
+            t._epoch_loss = [sums[k], n_sum]
+            t.train_samples += n_sum
+            t.train_time += dt
+
+        # ---- validate and test (every epoch, as the trainer does); best on validation
+        ens.eval()
+        with torch.no_grad(), dtype_ctx():
+            for i, loader in enumerate(val_loaders):
+                for bi, batch in enumerate(loader):
+                    batch = batch.to(device)
+                    if tset["double"]:
+                        batch = _to_double(batch)
+                    out = ens(batch)
+                    for k, t in enumerate(tasks):
+                        t.model.out = out[k]
+                        t.validation_step(batch, bi, i)
+        for t in tasks:
+            t.model.out = None
+            t.on_validation_epoch_end()
+        for (popt, sched, interval, monitor), t in zip(probes, tasks):
+            if sched is None or interval != "epoch":
+                continue
+            popt.step()
+            if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                sched.step(t.plateau_value())
+            else:
+                sched.step()
+        # ---- checkpoint (the whole ensemble; every member's task state)
+        os.makedirs(ens_dir, exist_ok=True)
+        members = []
+        for (popt, sched, _, _), t in zip(probes, tasks):
+            ck: Dict[str, Any] = {"optimizer": popt.state_dict(),
+                                  "scheduler": sched.state_dict() if sched is not None else None}
+            t.on_save_checkpoint(ck)
+            members.append(ck)
+        ckpt_io.save_checkpoint({"seeds": seeds, "data_seed": data_seed, "epoch": epoch + 1,
+                                 "ensemble": ens.state_dict(), "optimizer": opt.state_dict(),
+                                 "members": members, "rng": _rng_state()}, last)
+        if not quiet:
+            vals = [t.history[-1][f"valid_{metric}"] for t in tasks]
+            print(f"ensemble epoch {epoch}: valid {metric} mean {sum(vals) / K:.4f} "
+                  f"(min {min(vals):.4f}, max {max(vals):.4f}), {dt:.2f} s train")
+        if tset["max_time"] is not None and time.perf_counter() - t_wall >= tset["max_time"]:
+            break  # time limit, checked at epoch ends: records say complete=false; --resume
+    ckpt_io.teardown()  # the last checkpoint is on disk before the records are written
     wall = time.perf_counter() - t_wall
 
     # ---- per-seed outputs, as a separate run writes them
