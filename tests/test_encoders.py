@@ -87,3 +87,25 @@ def test_onehot_product_is_exact_under_reduced_matmul_precision(monkeypatch):
     monkeypatch.undo()
     enc.onehot = False
     torch.testing.assert_close(out, enc(x))
+
+
+def test_exact_products_trace_without_graph_breaks():
+    """torch.compile traces the exact products (one-hot sums, masked BatchNorm statistics) in
+    one graph: reading the matmul precision inside would break it."""
+    from graphlab.nn.checks import exact_fp32_products
+    from graphlab.nn.masked_norm import MaskedBatchNorm1d, padding_masks
+
+    def product(a, b):
+        with exact_fp32_products():
+            return a @ b
+    a, b = torch.randn(5, 3), torch.randn(3, 4)
+    torch.testing.assert_close(torch.compile(product, fullgraph=True, backend="eager")(a, b),
+                               a @ b)
+    bn = MaskedBatchNorm1d(4)
+    h, mask = torch.randn(6, 4), torch.tensor([True] * 4 + [False] * 2)
+
+    def norm(t, m):
+        with padding_masks(m):
+            return bn(t)
+    torch.testing.assert_close(torch.compile(norm, fullgraph=True, backend="eager")(h, mask),
+                               norm(h, mask))

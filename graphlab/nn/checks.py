@@ -21,8 +21,12 @@ def exact_fp32_products():
     ``highest``) whatever the run's ``task.matmul_precision``. For layers that rewrite an exact
     sum as a product (one-hot embedding sums, masked BatchNorm statistics): their forward must
     not round its inputs to TF32 / bfloat16. Their backward products run at the run's precision,
-    as every layer's do. A no-op (nothing set, nothing for ``torch.compile`` to trace) when the
-    precision is already ``highest``, torch's default."""
+    as every layer's do. A no-op when the precision is already ``highest`` (torch's default),
+    and while ``torch.compile`` traces (reading the setting would break the graph; a compiled
+    region runs at the run's precision)."""
+    if torch.compiler.is_compiling():
+        yield
+        return
     old = torch.get_float32_matmul_precision()
     if old == "highest":
         yield
