@@ -69,6 +69,30 @@ def test_best_epoch_is_selected_on_validation(data_root, tmp_path):
     assert compute("accuracy", pred["y_pred"], pred["y_true"]) == rec["test"]["accuracy"]
 
 
+def _kill_until_done(args, env, ckpt, done, rng, tries, max_wait):
+    """Start ``graphlab train ... --resume`` again and again, SIGKILL each run a random time
+    (up to ``max_wait`` s) after its checkpoint exists, until ``done`` exists; then finish the
+    run uninterrupted if needed. Returns the number of kills."""
+    kills = 0
+    for _ in range(tries):
+        p = _cli([*args, "--resume"], env)
+        # wait for the checkpoint to exist (the process is past start-up), then kill at random
+        deadline = time.time() + 120
+        while p.poll() is None and not ckpt.exists() and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, max_wait))
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+            kills += 1
+        p.communicate(timeout=120)
+        if done.exists():
+            break
+    if not done.exists():
+        p = _cli([*args, "--resume"], env)
+        assert p.wait(timeout=600) == 0
+    return kills
+
+
 def test_kill_and_resume_is_bit_for_bit(data_root, tmp_path):
     """SIGKILL the CLI at random moments (also mid-checkpoint); resumed == uninterrupted."""
     args = ["train", MOTIFS, *FAST, "trainer.max_epochs=6", "--seed", "0", "--quiet"]
@@ -78,29 +102,12 @@ def test_kill_and_resume_is_bit_for_bit(data_root, tmp_path):
     assert ref.returncode == 0, out_ref
     ref_rec = json.loads((tmp_path / "ref" / "gin-motifs" / "seed0" / "metrics.json").read_text())
 
-    rng = random.Random(0)
-    out = str(tmp_path / "killed")
-    metrics = tmp_path / "killed" / "gin-motifs" / "seed0" / "metrics.json"
-    kills = 0
-    for _ in range(12):
-        p = _cli([*args, "--out", out, "--resume"], env)
-        # wait for the checkpoint to exist (the process is past start-up), then kill at random
-        deadline = time.time() + 120
-        ckpt = tmp_path / "killed" / "gin-motifs" / "seed0" / "checkpoints" / "last.ckpt"
-        while p.poll() is None and not ckpt.exists() and time.time() < deadline:
-            time.sleep(0.05)
-        time.sleep(rng.uniform(0.0, 1.5))
-        if p.poll() is None:
-            p.send_signal(signal.SIGKILL)
-            kills += 1
-        p.communicate(timeout=120)
-        if metrics.exists():
-            break
-    if not metrics.exists():
-        p = _cli([*args, "--out", out, "--resume"], env)
-        assert p.wait(timeout=600) == 0
+    run = tmp_path / "killed" / "gin-motifs" / "seed0"
+    kills = _kill_until_done([*args, "--out", str(tmp_path / "killed")], env,
+                             run / "checkpoints" / "last.ckpt", run / "metrics.json",
+                             random.Random(0), tries=12, max_wait=1.5)
     assert kills >= 1
-    rec = json.loads(metrics.read_text())
+    rec = json.loads((run / "metrics.json").read_text())
     assert _results(rec) == _results(ref_rec)
 
 
@@ -117,26 +124,11 @@ def test_ensemble_kill_and_resume_is_bit_for_bit(data_root, tmp_path):
     def records(root):
         return [_results(json.loads((root / "gin-motifs" / f"seed{s}" / "metrics.json")
                                     .read_text())) for s in (0, 1)]
-    rng = random.Random(1)
     out = tmp_path / "killed"
-    ckpt = out / "gin-motifs" / "ensemble" / "last.ckpt"
-    done = out / "gin-motifs" / "seed1" / "metrics.json"
-    kills = 0
-    for _ in range(8):
-        p = _cli([*args, "--out", str(out), "--resume"], env)
-        deadline = time.time() + 120
-        while p.poll() is None and not ckpt.exists() and time.time() < deadline:
-            time.sleep(0.05)
-        time.sleep(rng.uniform(0.0, 1.0))
-        if p.poll() is None:
-            p.send_signal(signal.SIGKILL)
-            kills += 1
-        p.communicate(timeout=120)
-        if done.exists():
-            break
-    if not done.exists():
-        p = _cli([*args, "--out", str(out), "--resume"], env)
-        assert p.wait(timeout=600) == 0
+    kills = _kill_until_done([*args, "--out", str(out)], env,
+                             out / "gin-motifs" / "ensemble" / "last.ckpt",
+                             out / "gin-motifs" / "seed1" / "metrics.json",
+                             random.Random(1), tries=8, max_wait=1.0)
     assert kills >= 1
     assert records(out) == records(tmp_path / "ref")
 
