@@ -12,30 +12,36 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-__all__ = ["check_no_nan", "exact_fp32_products"]
+__all__ = ["check_no_nan", "exact_fp32_products", "float32_matmul_precision"]
 
 
 @contextlib.contextmanager
+def float32_matmul_precision(precision: str):
+    """:func:`torch.set_float32_matmul_precision` inside the block, the previous setting
+    restored after it. A no-op when the setting already holds, and while ``torch.compile``
+    traces (reading the setting would break the graph; a compiled region runs at the
+    precision in force outside it)."""
+    if torch.compiler.is_compiling():
+        yield
+        return
+    old = torch.get_float32_matmul_precision()
+    if old == precision:
+        yield
+        return
+    torch.set_float32_matmul_precision(precision)
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(old)
+
+
 def exact_fp32_products():
     """Float32 matrix products at full precision inside the block (matmul precision
     ``highest``) whatever the run's ``task.matmul_precision``. For layers that rewrite an exact
     sum as a product (one-hot embedding sums, masked BatchNorm statistics): their forward must
     not round its inputs to TF32 / bfloat16. Their backward products run at the run's precision,
-    as every layer's do. A no-op when the precision is already ``highest`` (torch's default),
-    and while ``torch.compile`` traces (reading the setting would break the graph; a compiled
-    region runs at the run's precision)."""
-    if torch.compiler.is_compiling():
-        yield
-        return
-    old = torch.get_float32_matmul_precision()
-    if old == "highest":
-        yield
-        return
-    torch.set_float32_matmul_precision("highest")
-    try:
-        yield
-    finally:
-        torch.set_float32_matmul_precision(old)
+    as every layer's do."""
+    return float32_matmul_precision("highest")
 
 
 def _tracing() -> bool:

@@ -255,24 +255,18 @@ def run_name(seed: int, fold: Optional[int] = None) -> str:
     return f"seed{seed}" if fold is None else f"fold{fold}-seed{seed}"
 
 
-@contextlib.contextmanager
 def matmul_precision(cfg: dict):
     """Applies ``task.matmul_precision`` (:func:`torch.set_float32_matmul_precision`) for the
     duration of a run and restores the previous setting afterwards."""
+    from graphlab.nn.checks import float32_matmul_precision
+    from graphlab.train.config import MATMUL_PRECISIONS
     want = (cfg.get("task") or {}).get("matmul_precision")
     if want is None:
-        yield
-        return
-    from graphlab.train.config import MATMUL_PRECISIONS
+        return contextlib.nullcontext()
     if want not in MATMUL_PRECISIONS:
         raise ConfigError(f"'task.matmul_precision' must be one of "
                           f"{', '.join(MATMUL_PRECISIONS)}, got {want!r}")
-    old = torch.get_float32_matmul_precision()
-    torch.set_float32_matmul_precision(want)
-    try:
-        yield
-    finally:
-        torch.set_float32_matmul_precision(old)
+    return float32_matmul_precision(want)
 
 
 def run_seed(cfg: dict, seed: int, out_dir: str, resume: bool = False,
