@@ -380,3 +380,54 @@ def test_cuda_graphs_config_errors(data_root, tmp_path):
     with pytest.raises(ConfigError, match="unknown key 'task.cuda_graphs.granularty'"):
         run_ensemble(_ens_cfg(cuda_graphs={"granularty": 4}), [0], str(tmp_path), quiet=True)
 
+
+
+class _WithUnused(torch.nn.Module):
+    """GIN-virtual plus a parameter the forward pass never reads (it must get no gradient)."""
+
+    def __init__(self):
+        super().__init__()
+        self.gin = gin()
+        self.unused = torch.nn.Parameter(torch.ones(3, dtype=torch.float64))
+
+    def forward(self, data):
+        return self.gin(data)
+
+
+@pytest.mark.parametrize("clip", [None, 0.05])
+def test_member_groups_on_streams_equal_one_group(clip):
+    """``task.cuda_graphs.streams``: members split into groups (each group's forward and backward
+    on its own CUDA stream on a GPU; here one after the other) train exactly as one group:
+    losses, weights, Adam state and BatchNorm statistics after three padded steps, float64, with
+    and without per-member clipping; a parameter no member uses keeps no gradient."""
+    from graphlab.train.ensemble import SeedEnsemble
+    from graphlab.train.ensemble_run import member_groups, padded_ensemble_step
+    assert member_groups(5, 2) == [(0, 2), (2, 5)] and member_groups(3, 3)[-1] == (2, 3)
+    with pytest.raises(ValueError, match="cannot split"):
+        member_groups(2, 3)
+    task = GraphTask(torch.nn.Identity(), "graph_classification", "accuracy")
+    tset = {"clip": clip, "clip_algorithm": "norm"}
+
+    def make(streams):
+        torch.manual_seed(0)
+        ens = SeedEnsemble([_WithUnused() for _ in range(3)], seeds=[0, 1, 2])
+        mask_batchnorms(ens._base[0])
+        params = list(ens.parameters())
+        opt = torch.optim.Adam(params, lr=0.05, weight_decay=0.01)
+        return ens, opt, padded_ensemble_step(ens, opt, params, tset, task._masked_loss,
+                                              streams=streams)
+    runs = [make(1), make(2), make(3)]
+    batcher = StaticBatcher(batch_size=8)
+    for seed, n in enumerate([6, 3, 8]):
+        _, sb = batcher(graphs(n, seed=seed, y_kind="class"))
+        losses = [step(sb) for _, _, step in runs]
+        for lo in losses[1:]:
+            torch.testing.assert_close(lo, losses[0], rtol=1e-12, atol=1e-12)
+    ref = runs[0][0].state_dict()
+    for ens, opt, _ in runs[1:]:
+        for n, t in ens.state_dict().items():
+            torch.testing.assert_close(t, ref[n], rtol=1e-10, atol=1e-12, msg=n)
+        assert ens.stacked["unused"].grad is None
+        for p, q in zip(opt.param_groups[0]["params"], runs[0][1].param_groups[0]["params"]):
+            for k, v in opt.state[p].items():
+                torch.testing.assert_close(v, runs[0][1].state[q][k], rtol=1e-10, atol=1e-12)
