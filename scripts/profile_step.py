@@ -15,8 +15,6 @@ config says) and drives the step by hand, without Lightning, so the figures are 
     python scripts/profile_step.py configs/gps/peptides-func.yaml data.batch_size=32 \
         data.loader=packed --steps 50
     python scripts/profile_step.py configs/gin/ogbg-molhiv.yaml --ensemble 10 --cuda-graphs
-    python scripts/profile_step.py configs/gin/ogbg-molhiv.yaml task.cuda_graphs.streams=2 \
-        --ensemble 10 --cuda-graphs
     python scripts/profile_step.py configs/gps/peptides-func.yaml data.batch_size=32 task.compile=true
 
 ``--ensemble K`` profiles the step of ``graphlab train --seeds K --ensemble`` (members built
@@ -108,12 +106,8 @@ def ensemble_step(task, opt, cfg, device, it, graphs):
     capture = device.type == "cuda"
     if capture:
         make_capturable(opt)
-    opts = cfg["task"].get("cuda_graphs")
-    opts = opts if isinstance(opts, dict) else {}
-    padded = padded_ensemble_step(ens, opt, params, tset, task._masked_loss,
-                                  streams=opts.get("streams", 1))
-    graphed = GraphedSteps(padded, cfg["data"]["batch_size"], capture=capture, device=device,
-                           granularity=opts.get("granularity", 8))
+    padded = padded_ensemble_step(ens, opt, params, tset, task._masked_loss)
+    graphed = GraphedSteps(padded, cfg["data"]["batch_size"], capture=capture, device=device)
     return lambda i: graphed(next(it))
 
 

@@ -61,7 +61,7 @@ MATMUL_PRECISIONS = ("highest", "high", "medium")
 #: validation split: the task's metric, or its training loss function
 MONITORS = ("metric", "loss")
 #: options of ``task.cuda_graphs`` (graphlab.train.cuda_graphs; --ensemble runs only)
-CUDA_GRAPH_KEYS = {"capture": bool, "granularity": int, "max_graphs": int, "streams": int}
+CUDA_GRAPH_KEYS = {"capture": bool, "granularity": int, "max_graphs": int}
 
 
 def _did_you_mean(key: str, choices) -> str:

@@ -125,27 +125,13 @@ class SeedEnsemble(torch.nn.Module):
         buffers = {n: getattr(self, "stacked_buffer__" + _safe(n)) for n in self._buffer_names}
         return params, buffers
 
-    def member_state(self, start: int, stop: int):
-        """``(params, buffers)``: views of members ``start .. stop - 1`` of the stacked tensors
-        (for :meth:`call`). Gradients taken with respect to these views are those members'
-        gradients; buffer updates (BatchNorm statistics) write through to the ensemble."""
-        if not 0 <= start < stop <= self.num_members:
-            raise ValueError(f"members {start}..{stop - 1} of {self.num_members}")
-        params, buffers = self._state()
-        return ({n: p[start:stop] for n, p in params.items()},
-                {n: b[start:stop] for n, b in buffers.items()})
-
     def forward(self, *args, **kwargs):
-        return self.call(*self._state(), *args, **kwargs)
-
-    def call(self, params: Dict[str, Tensor], buffers: Dict[str, Tensor], *args, **kwargs):
-        """The forward pass with given stacked ``params`` / ``buffers`` (all members, or the
-        views of :meth:`member_state`): outputs ``[members, ...]``."""
         base = self._base[0]
 
         def one(p: Dict[str, Tensor], b: Dict[str, Tensor]):
             return functional_call(base, (p, b), args, kwargs)
 
+        params, buffers = self._state()
         try:
             return vmap(one, in_dims=(0, 0), randomness=self.randomness)(params, buffers)
         except RuntimeError as e:

@@ -51,7 +51,7 @@ import os
 import time
 from contextlib import nullcontext
 from types import SimpleNamespace
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 import lightning as L
 import torch
@@ -498,75 +498,23 @@ def _run_ensemble(cfg: dict, seeds: List[int], out_dir: str, resume: bool, quiet
     return records
 
 
-def member_groups(num_members: int, groups: int) -> List[Tuple[int, int]]:
-    """``groups`` contiguous ``(start, stop)`` ranges of members, sizes differing by one at
-    most."""
-    if not 1 <= groups <= num_members:
-        raise ValueError(f"cannot split {num_members} members into {groups} groups")
-    bounds = [round(i * num_members / groups) for i in range(groups + 1)]
-    return list(zip(bounds[:-1], bounds[1:]))
-
-
 def padded_ensemble_step(ens: SeedEnsemble, opt: torch.optim.Optimizer, params: List[Tensor],
-                         tset: Dict[str, Any], masked_loss, streams: int = 1):
+                         tset: Dict[str, Any], masked_loss):
     """``step(static_batch, ratio=None) -> [K]`` losses: one training step of every member on
     a padded static batch (masked BatchNorm statistics, ``masked_loss(pred, y, graph_mask)``
     per member), then per-member clipping and the optimiser step as the eager loop does
-    (:func:`clip_and_step`). Fixed shapes, no read-back: what ``task.cuda_graphs`` records.
-
-    With ``streams > 1`` the members are split into that many groups whose forward and
-    backward passes are issued on their own CUDA streams (forked from and joined back to the
-    current one; a recording then holds independent branches that the GPU runs side by side,
-    filling the gaps between one branch's small kernels). Each group's gradients are taken with
-    respect to its members' slices of the stacked weights, so every member computes what it
-    computes in one group. Off CUDA the groups run one after the other (same arithmetic)."""
+    (:func:`clip_and_step`). Fixed shapes, no read-back: what ``task.cuda_graphs`` records."""
     from graphlab.nn.masked_norm import padding_masks
     member_loss = torch.func.vmap(masked_loss, in_dims=(0, None, None))
-    groups = member_groups(ens.num_members, int(streams))
-    side: List[Optional["torch.cuda.Stream"]] = [None] * len(groups)
 
     def step(sb, ratio: Optional[Tensor] = None) -> Tensor:
-        if len(groups) == 1:
-            with padding_masks(sb.node_mask, sb.edge_mask, sb.graph_mask):
-                out = ens(sb)
-            losses = member_loss(out, sb.y, sb.graph_mask)
-            opt.zero_grad(set_to_none=True)
-            losses.sum().backward()
-            clip_and_step(opt, params, tset, ratio)
-            return losses.detach()
-        on_cuda = sb.y.is_cuda
+        with padding_masks(sb.node_mask, sb.edge_mask, sb.graph_mask):
+            out = ens(sb)
+        losses = member_loss(out, sb.y, sb.graph_mask)
         opt.zero_grad(set_to_none=True)
-        stacked = ens._state()[0]
-        for p in stacked.values():  # every member's slice is written below
-            p.grad = torch.empty_like(p)
-        cur = torch.cuda.current_stream() if on_cuda else None
-        losses = []
-        for i, (a, b) in enumerate(groups):
-            if on_cuda:
-                if side[i] is None or side[i].device != cur.device:
-                    side[i] = torch.cuda.Stream(cur.device)
-                side[i].wait_stream(cur)
-            with torch.cuda.stream(side[i]) if on_cuda else nullcontext():
-                pv, bv = ens.member_state(a, b)
-                with padding_masks(sb.node_mask, sb.edge_mask, sb.graph_mask):
-                    out = ens.call(pv, bv, sb)
-                lg = member_loss(out, sb.y, sb.graph_mask)
-                names = list(pv)
-                grads = torch.autograd.grad(lg.sum(), [pv[n] for n in names],
-                                            allow_unused=True)
-                with torch.no_grad():
-                    for n, g in zip(names, grads):
-                        if g is not None:
-                            stacked[n].grad[a:b].copy_(g)
-                unused = [n for n, g in zip(names, grads) if g is None]  # same in every group
-                losses.append(lg.detach())
-        if on_cuda:
-            for st in side:
-                cur.wait_stream(st)
-        for n in unused:  # as backward() leaves it: no gradient, no optimiser update
-            stacked[n].grad = None
+        losses.sum().backward()
         clip_and_step(opt, params, tset, ratio)
-        return torch.cat(losses)
+        return losses.detach()
     return step
 
 
@@ -625,12 +573,7 @@ def _graphed_steps(cfg, info, ens, opt, probes, tasks, tset, params, dataset):
             lr_state.update(lrs=lrs, scaled=scaled)
         return lr_state["scaled"]
 
-    streams = int(opts.get("streams", 1))
-    if not 1 <= streams <= ens.num_members:
-        raise ConfigError(f"'task.cuda_graphs.streams' must be between 1 and the number of "
-                          f"seeds ({ens.num_members}), got {streams}")
-    padded_step = padded_ensemble_step(ens, opt, params, tset, tasks[0]._masked_loss,
-                                       streams=streams)
+    padded_step = padded_ensemble_step(ens, opt, params, tset, tasks[0]._masked_loss)
 
     def step(sb, scaled: bool):
         return padded_step(sb, ratio if scaled else None)
