@@ -33,7 +33,7 @@ What equals a separate run, and what does not:
 
 Checkpoints: ``<experiment>/ensemble[-fold<f>]/last.ckpt`` after every epoch (stacked weights and
 BatchNorm statistics, optimiser, per-member schedulers and GraphTask state, RNG streams),
-written on a background thread from a copy taken at the epoch's end (Lightning's
+written on a background thread from a host copy taken at the epoch's end (Lightning's
 ``AsyncCheckpointIO`` over an atomic write: a kill leaves the previous checkpoint);
 ``--resume`` continues from it exactly, and skips the run when every seed has finished.
 
@@ -202,8 +202,9 @@ def run_ensemble(cfg: dict, seeds: List[int], out_dir: str, resume: bool = False
                  data_seed: Optional[int] = None) -> List[Dict[str, Any]]:
     """Train ``seeds`` as one vmapped ensemble (of one cross-validation fold); returns and
     writes one metrics.json record per seed (see the module docstring)."""
-    # checkpoints are written on a background thread from a point-in-time copy taken on the
-    # device (a 10-member GIN-virtual ensemble's 400 MB checkpoint no longer stalls training);
+    # checkpoints are written on a background thread from a point-in-time copy on the host
+    # (host_copy; a 10-member GIN-virtual ensemble's 400 MB checkpoint stalls training only for
+    # the device-to-host copy);
     # one write at a time, and every exit, an exception's too, waits for the last one
     ckpt_io = AsyncCheckpointIO(R.AtomicCheckpointIO())
     try:
@@ -212,6 +213,15 @@ def run_ensemble(cfg: dict, seeds: List[int], out_dir: str, resume: bool = False
                                  data_seed, ckpt_io)
     finally:
         ckpt_io.teardown()
+
+
+def host_copy(obj):
+    """``obj`` with every tensor copied to the host on this thread (a point-in-time copy for the
+    background checkpoint writer). The writer then makes no CUDA call: one made from another
+    thread while this thread records a CUDA graph (a new bucket in a later epoch) breaks the
+    recording (seen on an H200: the writer's device-to-host copy during a capture)."""
+    from lightning.fabric.utilities.apply_func import apply_to_collection
+    return apply_to_collection(obj, Tensor, lambda t: t.detach().to("cpu", copy=True))
 
 
 def _run_ensemble(cfg: dict, seeds: List[int], out_dir: str, resume: bool, quiet: bool,
@@ -450,9 +460,10 @@ def _run_ensemble(cfg: dict, seeds: List[int], out_dir: str, resume: bool, quiet
                                   "scheduler": sched.state_dict() if sched is not None else None}
             t.on_save_checkpoint(ck)
             members.append(ck)
-        ckpt_io.save_checkpoint({"seeds": seeds, "data_seed": data_seed, "epoch": epoch + 1,
-                                 "ensemble": ens.state_dict(), "optimizer": opt.state_dict(),
-                                 "members": members, "rng": _rng_state()}, last)
+        ckpt_io.save_checkpoint(host_copy(
+            {"seeds": seeds, "data_seed": data_seed, "epoch": epoch + 1,
+             "ensemble": ens.state_dict(), "optimizer": opt.state_dict(),
+             "members": members, "rng": _rng_state()}), last)
         if not quiet:
             vals = [t.history[-1][f"valid_{metric}"] for t in tasks]
             print(f"ensemble epoch {epoch}: valid {metric} mean {sum(vals) / K:.4f} "
