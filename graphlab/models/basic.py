@@ -254,7 +254,9 @@ class GIN(_GNN):
         else:
             pooled = global_add_pool(x, batch, size=num_graphs) + state["vn"]
             state["vn"] = F.dropout(self.vn_mlps[i - 1](pooled), self.dropout, self.training)
-        return x + state["vn"][batch]
+        # index_select, not [batch]: its backward is one index_add, where advanced indexing
+        # backpropagates through a sorting index_put (54 µs per layer for 10 seeds on an H200)
+        return x + state["vn"].index_select(0, batch)
 
 
 @register_model("gat")
