@@ -11,6 +11,7 @@ from graphlab.data.static_batch import StaticBatcher, bucket_size
 from graphlab.models.basic import GIN
 from graphlab.nn.masked_norm import (MaskedBatchNorm1d, has_unmasked_batch_statistics,
                                      mask_batchnorms, padding_masks)
+from graphlab.nn.row_sums import row_sum_biases
 from graphlab.train.task import GraphTask
 
 
@@ -241,6 +242,7 @@ def test_padded_step_equals_unpadded_step(build, fixed_width):
     ref = build()
     model = copy.deepcopy(ref)
     assert mask_batchnorms(model) > 0 and has_unmasked_batch_statistics(model) is None
+    row_sum_biases(model)  # as task.cuda_graphs swaps them in
     assert has_unmasked_batch_statistics(ref) is not None
     task = GraphTask(torch.nn.Identity(), "graph_classification", "accuracy")
     out_ref = ref(batch)
@@ -314,6 +316,7 @@ def test_padded_step_never_reads_back_to_the_host(build, monkeypatch):
         batch = Batch.from_data_list([t(g) for g in batch.to_data_list()])
     model = build()
     mask_batchnorms(model)
+    row_sum_biases(model)
     task = GraphTask(torch.nn.Identity(), "graph_classification", "accuracy")
     _, s = StaticBatcher(batch_size=8, max_graph_nodes=int(batch.ptr.diff().max()))(batch)
     with _HostSyncs() as mode:
@@ -410,3 +413,40 @@ def test_cuda_graphs_config_errors(data_root, tmp_path):
     with pytest.raises(ConfigError, match="unknown key 'task.cuda_graphs.granularty'"):
         run_ensemble(_ens_cfg(cuda_graphs={"granularty": 4}), [0], str(tmp_path), quiet=True)
 
+
+
+def test_row_sum_bias_linear_equals_linear():
+    """``RowSumBiasLinear`` (bias gradient as one vector-matrix product): output and gradients
+    of ``nn.Linear`` in float64 on 2- and 3-d inputs, mapped over stacked members with vmap,
+    and the class swap keeps parameters and state-dict keys."""
+    from graphlab.nn.row_sums import RowSumBiasLinear, row_sum_biases
+    torch.manual_seed(0)
+    ref = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.ReLU(),
+                              torch.nn.Linear(4, 3, bias=False)).double()
+    model = copy.deepcopy(ref)
+    keys = list(model.state_dict())
+    assert row_sum_biases(model) == 1 and isinstance(model[0], RowSumBiasLinear)
+    assert type(model[2]) is torch.nn.Linear and list(model.state_dict()) == keys
+    for shape in [(7, 5), (2, 6, 5)]:
+        x = torch.randn(*shape, dtype=torch.float64)
+        g = torch.randn(*shape[:-1], 3, dtype=torch.float64)
+        ya, yb = ref(x), model(x)
+        torch.testing.assert_close(yb, ya)
+        ga = torch.autograd.grad((ya * g).sum(), list(ref.parameters()))
+        gb = torch.autograd.grad((yb * g).sum(), list(model.parameters()))
+        for a, b in zip(gb, ga):
+            torch.testing.assert_close(a, b)
+    lin = RowSumBiasLinear(5, 4).double()
+    assert torch.autograd.gradcheck(lin, (torch.randn(3, 5, dtype=torch.float64,
+                                                      requires_grad=True),))
+    W = torch.randn(3, 4, 5, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(6, 5, dtype=torch.float64)
+    g = torch.randn(3, 6, 4, dtype=torch.float64)
+
+    def one(w_, b_):
+        return torch.func.functional_call(lin, {"weight": w_, "bias": b_}, (x,))
+    y = torch.func.vmap(one)(W, b)
+    gw, gbias = torch.autograd.grad((y * g).sum(), [W, b])
+    torch.testing.assert_close(gbias, g.sum(1))
+    torch.testing.assert_close(gw, torch.einsum("kno,ni->koi", g, x))

@@ -28,7 +28,7 @@ from typing import Dict, Iterator, Optional
 import torch
 from torch import Tensor, nn
 
-from graphlab.nn.checks import exact_fp32_products
+from graphlab.nn.row_sums import row_sum as _row_sum
 
 __all__ = ["MaskedBatchNorm1d", "padding_masks", "mask_batchnorms", "current_masks"]
 
@@ -60,13 +60,6 @@ def padding_masks(*masks: Tensor) -> Iterator[Dict[int, Tensor]]:
 
 def current_masks() -> Optional[Dict[int, Tensor]]:
     return _MASKS[-1] if _MASKS else None
-
-
-def _row_sum(w: Tensor, t: Tensor) -> Tensor:
-    """``sum_i w_i t_i`` over rows as one vector-matrix product (a single pass over ``t``),
-    exact in float32 also when the run allows TF32 products."""
-    with exact_fp32_products():
-        return w @ t
 
 
 class _MaskedBatchNormTrain(torch.autograd.Function):

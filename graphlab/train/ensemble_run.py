@@ -538,6 +538,7 @@ def _graphed_steps(cfg, info, ens, opt, probes, tasks, tset, params, dataset):
     its rate over that one (a second recorded variant of the step). With an LR schedule and
     capture, the rate lives in a device tensor that the recorded update reads."""
     from graphlab.nn.masked_norm import has_unmasked_batch_statistics, mask_batchnorms
+    from graphlab.nn.row_sums import row_sum_biases
     from graphlab.data.static_batch import largest_graph
     from graphlab.train.cuda_graphs import GraphedSteps, make_capturable, set_tensor_lr
     opts = cfg["task"]["cuda_graphs"]
@@ -552,6 +553,7 @@ def _graphed_steps(cfg, info, ens, opt, probes, tasks, tset, params, dataset):
         raise ConfigError(f"'task.cuda_graphs' supports graph-level tasks, not {info.task}")
     base = ens._base[0]
     mask_batchnorms(base)
+    row_sum_biases(base)  # bias gradients as vector-matrix products (same values, faster)
     bad = has_unmasked_batch_statistics(base)
     if bad is not None:
         raise ConfigError(f"'task.cuda_graphs': layer '{bad}' normalises over the whole batch "
