@@ -38,9 +38,10 @@ def float32_matmul_precision(precision: str):
 def exact_fp32_products():
     """Float32 matrix products at full precision inside the block (matmul precision
     ``highest``) whatever the run's ``task.matmul_precision``. For layers that rewrite an exact
-    sum as a product (one-hot embedding sums, masked BatchNorm statistics): their forward must
-    not round its inputs to TF32 / bfloat16. Their backward products run at the run's precision,
-    as every layer's do."""
+    sum as a product (one-hot embedding sums, masked BatchNorm statistics, the hand-written
+    bias and BatchNorm gradient sums of :mod:`graphlab.nn.row_sums`): such a sum must not round
+    its inputs to TF32 / bfloat16. Products that autograd derives for their backward run at the
+    run's precision, as every layer's do."""
     return float32_matmul_precision("highest")
 
 

@@ -73,8 +73,9 @@ class _MaskedBatchNormTrain(torch.autograd.Function):
         + \hat x_k \nabla_\gamma\big)\Big),
 
     sums over all rows (pad rows included, as autograd's broadcast rule takes them). Both sums
-    are vector-matrix products (exact float32): autograd's version takes three column
-    reductions per layer, which on a GPU cost three times as much. ``generate_vmap_rule`` maps
+    are vector-matrix products (exact float32) where autograd's version takes three column
+    reductions per layer (on an H200, for 10 stacked members: ~15 µs per reduction, ~6 µs per
+    product; see :mod:`graphlab.nn.row_sums`). ``generate_vmap_rule`` maps
     it over stacked ensemble members. Outputs ``(y, mean, var, inv_std, xc)``; all but ``y``
     are non-differentiable (saved intermediates, statistics for the running averages)."""
 

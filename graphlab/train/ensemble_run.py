@@ -553,7 +553,7 @@ def _graphed_steps(cfg, info, ens, opt, probes, tasks, tset, params, dataset):
         raise ConfigError(f"'task.cuda_graphs' supports graph-level tasks, not {info.task}")
     base = ens._base[0]
     mask_batchnorms(base)
-    row_sum_biases(base)  # bias gradients as vector-matrix products (same values, faster)
+    row_sum_biases(base)  # bias gradients as vector-matrix products, not column reductions
     bad = has_unmasked_batch_statistics(base)
     if bad is not None:
         raise ConfigError(f"'task.cuda_graphs': layer '{bad}' normalises over the whole batch "
