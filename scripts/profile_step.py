@@ -99,12 +99,8 @@ def ensemble_step(task, opt, cfg, device, it, graphs):
             losses.sum().backward()
             clip_and_step(opt, params, tset, None)
         return step
-    from graphlab.nn.masked_norm import mask_batchnorms
-    from graphlab.nn.row_sums import row_sum_biases
     from graphlab.train.cuda_graphs import GraphedSteps, make_capturable
     from graphlab.train.ensemble_run import padded_ensemble_step
-    mask_batchnorms(ens._base[0])
-    row_sum_biases(ens._base[0])  # as graphlab.train.ensemble_run._graphed_steps does
     capture = device.type == "cuda"
     if capture:
         make_capturable(opt)

@@ -129,9 +129,8 @@ def dense_layout(x: Tensor, batch: Optional[Tensor], num_graphs: Optional[int] =
     but the last, whose extra nodes (padding) go to the spare row (see :class:`DenseLayout`);
     checked unless a graph is being traced or recorded."""
     batch = _check_batch(x, batch)
-    if num_graphs is None:
-        num_graphs = int(batch.max()) + 1 if batch.numel() else 0
     ptr, local = graph_ptr(batch, num_graphs)
+    num_graphs = ptr.numel() - 1
     if max_nodes is None:
         M = int(ptr.diff().max()) if num_graphs else 0
         idx = batch * M + local

@@ -57,6 +57,16 @@ TASK_KEYS = {"metric": str, "loss": str, "embed_dim": int, "compile": (bool, dic
 #: (torch's default) keeps float32 products exact to float32; ``high`` lets CUDA use TF32
 #: tensor cores (10-bit mantissa inputs), ``medium`` bfloat16
 MATMUL_PRECISIONS = ("highest", "high", "medium")
+
+
+def check_matmul_precision(value) -> str:
+    """``value`` if it is one of :data:`MATMUL_PRECISIONS`, else a ConfigError."""
+    if value not in MATMUL_PRECISIONS:
+        raise ConfigError(f"'task.matmul_precision' must be one of "
+                          f"{', '.join(MATMUL_PRECISIONS)}, got {value!r}")
+    return value
+
+
 #: what ``task.select_on`` (best epoch) and the plateau ``scheduler.monitor`` may watch on the
 #: validation split: the task's metric, or its training loss function
 MONITORS = ("metric", "loss")
@@ -322,9 +332,8 @@ def validate(cfg: dict) -> dict:
                 if k not in CUDA_GRAPH_KEYS:
                     raise _unknown("task.cuda_graphs", k, CUDA_GRAPH_KEYS)
                 _check_type("task.cuda_graphs", k, v, CUDA_GRAPH_KEYS[k])
-        if key == "matmul_precision" and value not in MATMUL_PRECISIONS:
-            raise ConfigError(f"'task.matmul_precision' must be one of "
-                              f"{', '.join(MATMUL_PRECISIONS)}, got {value!r}")
+        if key == "matmul_precision":
+            check_matmul_precision(value)
         if key == "select_on" and value not in MONITORS:
             raise ConfigError(f"'task.select_on' must be one of {', '.join(MONITORS)}, got "
                               f"{value!r}")

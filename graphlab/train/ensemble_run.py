@@ -514,8 +514,23 @@ def padded_ensemble_step(ens: SeedEnsemble, opt: torch.optim.Optimizer, params: 
     """``step(static_batch, ratio=None) -> [K]`` losses: one training step of every member on
     a padded static batch (masked BatchNorm statistics, ``masked_loss(pred, y, graph_mask)``
     per member), then per-member clipping and the optimiser step as the eager loop does
-    (:func:`clip_and_step`). Fixed shapes, no read-back: what ``task.cuda_graphs`` records."""
-    from graphlab.nn.masked_norm import padding_masks
+    (:func:`clip_and_step`). Fixed shapes, no read-back: what ``task.cuda_graphs`` records.
+
+    Swaps the padding-aware layers into the members' skeleton first (class swaps, the same
+    parameters and state-dict keys): :class:`~graphlab.nn.masked_norm.MaskedBatchNorm1d` and
+    :class:`~graphlab.nn.row_sums.RowSumBiasLinear` (bias gradients as vector-matrix products).
+    Raises ``ValueError`` for a layer that normalises over the whole batch with no padding-aware
+    version."""
+    from graphlab.nn.masked_norm import (has_unmasked_batch_statistics, mask_batchnorms,
+                                         padding_masks)
+    from graphlab.nn.row_sums import row_sum_biases
+    base = ens._base[0]
+    mask_batchnorms(base)
+    row_sum_biases(base)
+    bad = has_unmasked_batch_statistics(base)
+    if bad is not None:
+        raise ValueError(f"layer '{bad}' normalises over the whole batch and has no "
+                         "padding-aware version")
     member_loss = torch.func.vmap(masked_loss, in_dims=(0, None, None))
 
     def step(sb, ratio: Optional[Tensor] = None) -> Tensor:
@@ -537,8 +552,6 @@ def _graphed_steps(cfg, info, ens, opt, probes, tasks, tset, params, dataset):
     largest member rate and, when the members' rates differ, each member's update is rescaled by
     its rate over that one (a second recorded variant of the step). With an LR schedule and
     capture, the rate lives in a device tensor that the recorded update reads."""
-    from graphlab.nn.masked_norm import has_unmasked_batch_statistics, mask_batchnorms
-    from graphlab.nn.row_sums import row_sum_biases
     from graphlab.data.static_batch import largest_graph
     from graphlab.train.cuda_graphs import GraphedSteps, make_capturable, set_tensor_lr
     opts = cfg["task"]["cuda_graphs"]
@@ -551,13 +564,10 @@ def _graphed_steps(cfg, info, ens, opt, probes, tasks, tset, params, dataset):
                           "eagerly, e.g. on CPU)")
     if info.task not in GRAPH_TASKS:
         raise ConfigError(f"'task.cuda_graphs' supports graph-level tasks, not {info.task}")
-    base = ens._base[0]
-    mask_batchnorms(base)
-    row_sum_biases(base)  # bias gradients as vector-matrix products, not column reductions
-    bad = has_unmasked_batch_statistics(base)
-    if bad is not None:
-        raise ConfigError(f"'task.cuda_graphs': layer '{bad}' normalises over the whole batch "
-                          "and has no padding-aware version; train without cuda_graphs")
+    try:
+        padded_step = padded_ensemble_step(ens, opt, params, tset, tasks[0]._masked_loss)
+    except ValueError as e:
+        raise ConfigError(f"'task.cuda_graphs': {e}; train without cuda_graphs") from None
     scheduled = any(sched is not None for _, sched, _, _ in probes)
     if capture:
         try:
@@ -585,8 +595,6 @@ def _graphed_steps(cfg, info, ens, opt, probes, tasks, tset, params, dataset):
                 ratio.copy_(torch.tensor([lr / ref for lr in lrs], dtype=torch.float64))
             lr_state.update(lrs=lrs, scaled=scaled)
         return lr_state["scaled"]
-
-    padded_step = padded_ensemble_step(ens, opt, params, tset, tasks[0]._masked_loss)
 
     def step(sb, scaled: bool):
         return padded_step(sb, ratio if scaled else None)

@@ -259,14 +259,11 @@ def matmul_precision(cfg: dict):
     """Applies ``task.matmul_precision`` (:func:`torch.set_float32_matmul_precision`) for the
     duration of a run and restores the previous setting afterwards."""
     from graphlab.nn.checks import float32_matmul_precision
-    from graphlab.train.config import MATMUL_PRECISIONS
+    from graphlab.train.config import check_matmul_precision
     want = (cfg.get("task") or {}).get("matmul_precision")
     if want is None:
         return contextlib.nullcontext()
-    if want not in MATMUL_PRECISIONS:
-        raise ConfigError(f"'task.matmul_precision' must be one of "
-                          f"{', '.join(MATMUL_PRECISIONS)}, got {want!r}")
-    return float32_matmul_precision(want)
+    return float32_matmul_precision(check_matmul_precision(want))
 
 
 def run_seed(cfg: dict, seed: int, out_dir: str, resume: bool = False,
