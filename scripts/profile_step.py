@@ -84,8 +84,9 @@ def build(cfg, device, ensemble=0):
     return task, opt, dm.train_dataloader(), n_params
 
 
-def ensemble_step(task, opt, cfg, device, it, graphs):
-    """The step of graphlab.train.ensemble_run (eager, or task.cuda_graphs' padded step)."""
+def ensemble_step(task, opt, cfg, device, it, graphs, capture=None):
+    """The step of graphlab.train.ensemble_run (eager, or task.cuda_graphs' padded step, recorded
+    as CUDA graphs on a GPU unless ``capture`` is False)."""
     from graphlab.train.ensemble_run import _trainer_settings, clip_and_step
     ens, params = task.model, list(task.model.parameters())
     tset = _trainer_settings(cfg["trainer"])  # clipping as the ensemble runner does it
@@ -101,7 +102,7 @@ def ensemble_step(task, opt, cfg, device, it, graphs):
         return step
     from graphlab.train.cuda_graphs import GraphedSteps, make_capturable
     from graphlab.train.ensemble_run import padded_ensemble_step
-    capture = device.type == "cuda"
+    capture = device.type == "cuda" if capture is None else capture
     if capture:
         make_capturable(opt)
     padded = padded_ensemble_step(ens, opt, params, tset, task._masked_loss)
@@ -128,11 +129,17 @@ def main() -> int:
                     help="profile K seeds as one vmapped ensemble")
     ap.add_argument("--cuda-graphs", action="store_true",
                     help="with --ensemble: the task.cuda_graphs step (padded, graphed on GPU)")
+    ap.add_argument("--no-capture", action="store_true",
+                    help="with --cuda-graphs: run the padded steps eagerly (on a GPU the "
+                         "profiler then names the op behind each kernel); adds a table of ops "
+                         "by input shape")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     os.environ.setdefault("OUTDATED_IGNORE", "1")
     if args.cuda_graphs and not args.ensemble:
         ap.error("--cuda-graphs needs --ensemble (task.cuda_graphs is an ensemble option)")
+    if args.no_capture and not args.cuda_graphs:
+        ap.error("--no-capture needs --cuda-graphs")
     from graphlab.train.config import load_config, validate
     from graphlab.train.run import matmul_precision
     cfg = validate(load_config(args.config, args.overrides))
@@ -148,7 +155,8 @@ def profile_config(args, cfg) -> int:
     task.train()
     it = batches(loader, device)
     if args.ensemble:
-        step = ensemble_step(task, opt, cfg, device, it, args.cuda_graphs)
+        step = ensemble_step(task, opt, cfg, device, it, args.cuda_graphs,
+                             capture=False if args.no_capture else None)
     else:
         def step(i):
             b = next(it)
@@ -173,7 +181,7 @@ def profile_config(args, cfg) -> int:
     ms = 1e3 * (time.perf_counter() - t) / args.steps
 
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
-    with profile(activities=acts) as prof:
+    with profile(activities=acts, record_shapes=args.no_capture) as prof:
         for i in range(args.profile_steps):
             step(i)
         sync()
@@ -212,6 +220,13 @@ def profile_config(args, cfg) -> int:
           f"host syncs {res['syncs_per_step']}")
     sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
     print(prof.key_averages().table(sort_by=sort, row_limit=args.top, max_name_column_width=60))
+    if args.no_capture:  # which op (and autograd node) each kernel belongs to, by input shape
+        total = "cuda_time_total" if device.type == "cuda" else "cpu_time_total"
+        print(prof.key_averages().table(sort_by=total, row_limit=4 * args.top,
+                                        max_name_column_width=70))
+        print(prof.key_averages(group_by_input_shape=True).table(
+            sort_by=total, row_limit=4 * args.top, max_name_column_width=50,
+            max_shapes_column_width=70))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(res, f, indent=1)

@@ -101,17 +101,21 @@ def test_ensemble_runner_with_cuda_graphs(data_root, tmp_path, schedule, model):
 
 
 def test_checkpoint_writer_gets_host_tensors(data_root, tmp_path, monkeypatch):
-    """The background checkpoint writer receives host tensors only: a device-to-host copy made
-    on its thread while the training thread records a new bucket's CUDA graph broke a 10-seed
-    GIN-virtual run on an H200 (session 6: cudaErrorStreamCaptureUnsupported in the writer,
-    the recording invalidated)."""
-    from lightning.pytorch.plugins.io import AsyncCheckpointIO
-    from test_static_batch import _ens_cfg
-    from graphlab.train.ensemble_run import run_ensemble
-    seen = []
-    orig = AsyncCheckpointIO.save_checkpoint
+    """The background checkpoint writer's thread receives host tensors only: a device-to-host
+    copy made on its thread while the training thread records a new bucket's CUDA graph broke a
+    10-seed GIN-virtual run on an H200 (session 6: cudaErrorStreamCaptureUnsupported in the
+    writer, the recording invalidated)."""
+    import threading
 
-    def spy(self, checkpoint, *a, **k):
+    from test_static_batch import _ens_cfg
+    from graphlab.train import run as R
+    from graphlab.train.ensemble_run import run_ensemble
+    seen, threads = [], set()
+    orig = R.atomic_torch_save
+
+    def spy(checkpoint, path):
+        threads.add(threading.current_thread().name)
+
         def walk(o):
             if isinstance(o, torch.Tensor):
                 seen.append(o.device.type)
@@ -122,9 +126,10 @@ def test_checkpoint_writer_gets_host_tensors(data_root, tmp_path, monkeypatch):
                 for v in o:
                     walk(v)
         walk(checkpoint)
-        return orig(self, checkpoint, *a, **k)
-    monkeypatch.setattr(AsyncCheckpointIO, "save_checkpoint", spy)
+        return orig(checkpoint, path)
+    monkeypatch.setattr(R, "atomic_torch_save", spy)
     cfg = _ens_cfg(cuda_graphs=True)
     cfg["trainer"] = {**cfg["trainer"], "accelerator": "gpu", "deterministic": False}
     run_ensemble(cfg, [0, 1], str(tmp_path), quiet=True)
+    assert any(n.startswith("checkpoint-writer") for n in threads)
     assert seen and set(seen) == {"cpu"}

@@ -33,8 +33,9 @@ What equals a separate run, and what does not:
 
 Checkpoints: ``<experiment>/ensemble[-fold<f>]/last.ckpt`` after every epoch (stacked weights and
 BatchNorm statistics, optimiser, per-member schedulers and GraphTask state, RNG streams),
-written on a background thread from a host copy taken at the epoch's end (Lightning's
-``AsyncCheckpointIO`` over an atomic write: a kill leaves the previous checkpoint);
+written on a background thread from a host copy taken at the epoch's end
+(:class:`~graphlab.train.checkpoint_writer.BackgroundCheckpointWriter`, an atomic write: a kill
+leaves the previous checkpoint);
 ``--resume`` continues from it exactly, and skips the run when every seed has finished.
 
 Supported: graph-level tasks and node classification / regression, single device
@@ -55,10 +56,10 @@ from typing import Any, Dict, List, Optional
 
 import lightning as L
 import torch
-from lightning.pytorch.plugins.io import AsyncCheckpointIO
 from torch import Tensor, nn
 
 from graphlab.train import run as R
+from graphlab.train.checkpoint_writer import BackgroundCheckpointWriter
 from graphlab.train.config import ConfigError, experiment_name, validate
 from graphlab.train.datamodule import GRAPH_TASKS, NODE_TASKS, GraphDataModule
 from graphlab.train.ensemble import SeedEnsemble
@@ -203,30 +204,17 @@ def run_ensemble(cfg: dict, seeds: List[int], out_dir: str, resume: bool = False
     """Train ``seeds`` as one vmapped ensemble (of one cross-validation fold); returns and
     writes one metrics.json record per seed (see the module docstring)."""
     # checkpoints are written on a background thread from a point-in-time copy on the host
-    # (host_copy; a 10-member GIN-virtual ensemble's 400 MB checkpoint stalls training only for
-    # the device-to-host copy);
-    # one write at a time, and every exit, an exception's too, waits for the last one
-    ckpt_io = AsyncCheckpointIO(R.AtomicCheckpointIO())
-    try:
+    # (a 10-member GIN-virtual ensemble's 400 MB checkpoint stalls training only for the
+    # device-to-host copy); one write at a time, and every exit waits for the last one
+    with BackgroundCheckpointWriter(R.atomic_torch_save) as ckpt_io:
         with R.matmul_precision(cfg):
             return _run_ensemble(cfg, seeds, out_dir, resume, quiet, fold, randomness,
                                  data_seed, ckpt_io)
-    finally:
-        ckpt_io.teardown()
-
-
-def host_copy(obj):
-    """``obj`` with every tensor copied to the host on this thread (a point-in-time copy for the
-    background checkpoint writer). The writer then makes no CUDA call: one made from another
-    thread while this thread records a CUDA graph (a new bucket in a later epoch) breaks the
-    recording (seen on an H200: the writer's device-to-host copy during a capture)."""
-    from lightning.fabric.utilities.apply_func import apply_to_collection
-    return apply_to_collection(obj, Tensor, lambda t: t.detach().to("cpu", copy=True))
 
 
 def _run_ensemble(cfg: dict, seeds: List[int], out_dir: str, resume: bool, quiet: bool,
                   fold: Optional[int], randomness: str, data_seed: Optional[int],
-                  ckpt_io: AsyncCheckpointIO) -> List[Dict[str, Any]]:
+                  ckpt_io: BackgroundCheckpointWriter) -> List[Dict[str, Any]]:
     seeds = [int(s) for s in seeds]
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"--ensemble needs distinct seeds, got {seeds}")
@@ -358,6 +346,7 @@ def _run_ensemble(cfg: dict, seeds: List[int], out_dir: str, resume: bool, quiet
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     t_wall = time.perf_counter()
+    times = {"train_s": 0.0, "eval_s": 0.0, "checkpoint_s": 0.0}  # this invocation's epochs
     for epoch in range(start_epoch, max_epochs):
         for f in fake:
             f.current_epoch = epoch
@@ -430,6 +419,7 @@ def _run_ensemble(cfg: dict, seeds: List[int], out_dir: str, resume: bool, quiet
             t.train_time += dt
 
         # ---- validate and test (every epoch, as the trainer does); best on validation
+        t1 = time.perf_counter()
         ens.eval()
         with torch.no_grad(), dtype_ctx():
             for i, loader in enumerate(val_loaders):
@@ -453,6 +443,7 @@ def _run_ensemble(cfg: dict, seeds: List[int], out_dir: str, resume: bool, quiet
             else:
                 sched.step()
         # ---- checkpoint (the whole ensemble; every member's task state)
+        t2 = time.perf_counter()
         os.makedirs(ens_dir, exist_ok=True)
         members = []
         for (popt, sched, _, _), t in zip(probes, tasks):
@@ -460,17 +451,21 @@ def _run_ensemble(cfg: dict, seeds: List[int], out_dir: str, resume: bool, quiet
                                   "scheduler": sched.state_dict() if sched is not None else None}
             t.on_save_checkpoint(ck)
             members.append(ck)
-        ckpt_io.save_checkpoint(host_copy(
-            {"seeds": seeds, "data_seed": data_seed, "epoch": epoch + 1,
-             "ensemble": ens.state_dict(), "optimizer": opt.state_dict(),
-             "members": members, "rng": _rng_state()}), last)
+        ckpt_io.save({"seeds": seeds, "data_seed": data_seed, "epoch": epoch + 1,
+                      "ensemble": ens.state_dict(), "optimizer": opt.state_dict(),
+                      "members": members, "rng": _rng_state()}, last)
+        t3 = time.perf_counter()
+        times["train_s"] += dt
+        times["eval_s"] += t2 - t1
+        times["checkpoint_s"] += t3 - t2
         if not quiet:
             vals = [t.history[-1][f"valid_{metric}"] for t in tasks]
             print(f"ensemble epoch {epoch}: valid {metric} mean {sum(vals) / K:.4f} "
-                  f"(min {min(vals):.4f}, max {max(vals):.4f}), {dt:.2f} s train")
+                  f"(min {min(vals):.4f}, max {max(vals):.4f}), {dt:.2f} s train, "
+                  f"{t2 - t1:.2f} s eval, {t3 - t2:.2f} s checkpoint")
         if tset["max_time"] is not None and time.perf_counter() - t_wall >= tset["max_time"]:
             break  # time limit, checked at epoch ends: records say complete=false; --resume
-    ckpt_io.teardown()  # the last checkpoint is on disk before the records are written
+    ckpt_io.wait()  # the last checkpoint is on disk before the records are written
     wall = time.perf_counter() - t_wall
 
     # ---- per-seed outputs, as a separate run writes them
@@ -495,6 +490,7 @@ def _run_ensemble(cfg: dict, seeds: List[int], out_dir: str, resume: bool, quiet
             "ensemble": {"seeds": seeds, "member": k, "data_seed": data_seed,
                          "randomness": randomness, "wall_time_s": wall,
                          "cuda_graphs": None if graphed is None else dict(graphed.stats),
+                         "epoch_times_s": {k: round(v, 3) for k, v in times.items()},
                          "train_samples_per_s": K * t.train_samples / max(t.train_time, 1e-9),
                          "checkpoint": os.path.relpath(last, d)},
         }
