@@ -166,6 +166,59 @@ def test_changing_pre_transform_reprocesses(tmp_path, no_mirror):
     assert gd.load("MUTAG", root=str(tmp_path))[0].get("pe") is None
 
 
+def test_concurrent_loads_wait_for_the_one_processing(tmp_path, no_mirror, capfd):
+    """A second process (parallel seeds, two commands) waits on the dataset's lock while the
+    first processes, and then reuses its cache (session 7: five GPS processes processed the same
+    Peptides-func variant at once and none finished in five minutes)."""
+    import subprocess
+    import sys
+    import time
+    write_tu(str(tmp_path))
+    lock = tmp_path / ".locks" / "TUDataset_MUTAG.lock"
+    marker = tmp_path / "released"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time, pathlib; from filelock import FileLock\n"
+        f"l = FileLock({str(lock)!r}); l.acquire(); print('held', flush=True)\n"
+        f"time.sleep(1.5); pathlib.Path({str(marker)!r}).write_text('x'); l.release()")],
+        stdout=subprocess.PIPE, text=True)
+    lock.parent.mkdir(exist_ok=True)
+    assert holder.stdout.readline().strip() == "held"
+    t0 = time.perf_counter()
+    ds = gd.load("MUTAG", root=str(tmp_path))
+    assert marker.exists() and time.perf_counter() - t0 > 0.5  # waited for the holder
+    assert "waiting for another process that is preparing TUDataset/MUTAG" in capfd.readouterr().err
+    assert holder.wait(10) == 0 and len(ds) == 6
+    folder = tmp_path / "TUDataset" / "MUTAG"
+    dirs = processed_dirs(folder)
+    assert len(dirs) == 1
+    stamp = os.stat(folder / dirs[0] / "data.pt").st_mtime_ns
+    assert len(gd.load("MUTAG", root=str(tmp_path))) == 6  # no wait, no reprocessing
+    assert os.stat(folder / dirs[0] / "data.pt").st_mtime_ns == stamp
+
+
+def test_cli_data_prepare_builds_the_configs_dataset(tmp_path, capsys):
+    """``graphlab data prepare CONFIG`` processes the dataset with the config's pre-transform;
+    a run of that config then only loads it."""
+    import yaml
+
+    from graphlab.train.cli import main
+    from graphlab.train.config import load_config, validate
+    from graphlab.train.run import build_data
+    cfg = {"data": {"name": "motifs", "root": str(tmp_path), "pe": {"name": "lap", "k": 4}},
+           "model": {"name": "gin"}}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["data", "prepare", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "graph(s) ready" in out
+    stamps = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("processed_*/*.pt")}
+    assert stamps and all(p.parent.name in out for p in stamps)
+    ds = build_data(validate(load_config(str(path), [])), 0)[0]
+    assert ds[0].eigvecs.shape[1] == 4
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("processed_*/*.pt")} == stamps
+    assert main(["data", "prepare"]) == 2 and "needs a config" in capsys.readouterr().err
+
+
 def test_dataset_pickles(tmp_path, no_mirror):
     write_tu(str(tmp_path))
     ds = gd.load("mutag", root=str(tmp_path))

@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import os.path as osp
 import socket
+import sys
 import urllib.error
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
@@ -178,14 +180,15 @@ def load(name: str, root: Optional[str] = None, transform: Optional[Callable] = 
     s = spec(name)
     root = osp.abspath(osp.expanduser(root or default_root()))
     mirror = _mirror.find_mirror(list(s.mirror)) if s.mirror else None
-    if mirror:
-        _mirror.fetch(mirror, list(s.mirror), root)
     keyed = {k: v for k, v in opts.items()
              if k not in s.volatile_opts and k not in ("pre_filter", "force_reload")}
     key = _cache.cache_key(pre_transform, opts.get("pre_filter"), dataset=s.subdir,
                            **keyed)
     try:
-        return s.build(root, transform, pre_transform, key, **opts)
+        with processing_lock(root, s.subdir):
+            if mirror:
+                _mirror.fetch(mirror, list(s.mirror), root)
+            return s.build(root, transform, pre_transform, key, **opts)
     except DataError:
         raise
     except (KeyboardInterrupt, SystemExit):
@@ -197,6 +200,33 @@ def load(name: str, root: Optional[str] = None, transform: Optional[Callable] = 
         raise _explain(s, root, mirror, e) from e
     except Exception as e:  # noqa: BLE001 - every loader failure becomes one clear DataError
         raise _explain(s, root, mirror, e) from e
+
+
+@contextmanager
+def processing_lock(root: str, subdir: str):
+    """Hold an inter-process lock on one dataset folder of ``root`` while its files are copied,
+    downloaded or processed: runs started together (``--jobs``, several commands) wait for the
+    first one to process instead of writing the same files at once. The lock file lives in
+    ``<root>/.locks``; the operating system releases it when its holder exits, also on a
+    crash. Where ``root`` is not writable the block runs unlocked."""
+    from filelock import FileLock, Timeout
+    lock_dir = osp.join(root, ".locks")
+    try:
+        os.makedirs(lock_dir, exist_ok=True)
+    except OSError:
+        yield
+        return
+    lock = FileLock(osp.join(lock_dir, subdir.replace("/", "_").replace(os.sep, "_") + ".lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        print(f"graphlab: waiting for another process that is preparing {subdir} in {root} "
+              f"(lock {lock.lock_file})", file=sys.stderr, flush=True)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def list_datasets() -> List[Dict[str, Any]]:
