@@ -61,7 +61,7 @@ def epoch_values(path: str):
 def curves(experiments, max_epochs=None):
     """Print the per-epoch mean ± std table of ``--curve``; returns the rows."""
     sd = lambda x: statistics.stdev(x) if len(x) > 1 else 0.0  # noqa: E731
-    per_exp, metric = [], None
+    per_exp, kept, metric = [], [], None
     for exp in experiments:
         seeds = []
         for f in sorted(glob.glob(os.path.join(exp, "*seed*", "logs", "metrics.csv"))):
@@ -69,7 +69,12 @@ def curves(experiments, max_epochs=None):
             if vals:
                 seeds.append(vals)
                 metric = metric or m
+        if not seeds:
+            print(f"{exp}: no seed*/logs/metrics.csv with a validation metric; left out")
+            continue
         per_exp.append(seeds)
+        kept.append(exp)
+    experiments = kept
     common = None
     for seeds in per_exp:
         for vals in seeds:

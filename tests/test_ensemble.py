@@ -1,6 +1,7 @@
 """Vectorised seed ensemble (graphlab.train.ensemble) against separate runs with the same seeds."""
 from __future__ import annotations
 
+import csv
 import os
 
 import pytest
@@ -185,6 +186,13 @@ def test_cli_ensemble_resume_continues_exactly(data_root, tmp_path, monkeypatch,
     monkeypatch.setattr(ER.R, "atomic_torch_save", killed_after_two)
     with pytest.raises(KeyboardInterrupt):
         run_ensemble(_run_cfg(), RUN_SEEDS, str(tmp_path), quiet=True)
+    # the killed run kept every member's curve of the epochs it finished
+    for s, r in zip(RUN_SEEDS, ref):
+        with open(os.path.join(tmp_path, "ens", f"seed{s}", "logs", "metrics.csv")) as f:
+            rows = list(csv.DictReader(f))
+        assert [int(x["epoch"]) for x in rows] == [0, 1]
+        key = next(k for k in rows[0] if k.startswith("valid_") and k.count("_") == 1)
+        assert [float(x[key]) for x in rows] == pytest.approx([h[key] for h in r["history"][:2]])
     monkeypatch.setattr(ER.R, "atomic_torch_save", real)
     recs = run_ensemble(_run_cfg(), RUN_SEEDS, str(tmp_path), quiet=True, resume=True)
     for a, b in zip(recs, ref):

@@ -46,3 +46,12 @@ def test_curve_compares_at_the_epochs_all_seeds_finished(tmp_path, capsys):
     assert "| 0 | 0.2100 ± 0.0141 | 0.2200 ± 0.0141 | 0.2200 ± 0.0141 | 0.2300 ± 0.0141 |" in out
     assert rows[0][2] == pytest.approx(0.01 / 0.0141421, rel=1e-4)  # gap in units of the std
     assert "(ap; 2, 2 seeds; epochs every seed finished: 2)" in out
+
+
+def test_curve_leaves_out_an_experiment_without_logs(tmp_path, capsys):
+    a = tmp_path / "a"
+    _ensemble(str(a / "seed0" / "logs" / "metrics.csv"), [(0, 0.2, 0.3)])
+    (tmp_path / "empty").mkdir()
+    rows = S.curves([str(a), str(tmp_path / "empty")])
+    out = capsys.readouterr().out
+    assert "empty: no seed*/logs/metrics.csv" in out and [r[0] for r in rows] == [0]

@@ -192,10 +192,12 @@ def _write_csv(path: str, history: List[Dict[str, float]]) -> None:
     keys: List[str] = []
     for row in history:
         keys += [k for k in row if k not in keys]
-    with open(path, "w", newline="") as f:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=keys)
         w.writeheader()
         w.writerows(history)
+    os.replace(tmp, path)  # a reader (or a kill) never sees half a file
 
 
 def run_ensemble(cfg: dict, seeds: List[int], out_dir: str, resume: bool = False,
@@ -454,6 +456,10 @@ def _run_ensemble(cfg: dict, seeds: List[int], out_dir: str, resume: bool, quiet
         ckpt_io.save({"seeds": seeds, "data_seed": data_seed, "epoch": epoch + 1,
                       "ensemble": ens.state_dict(), "optimizer": opt.state_dict(),
                       "members": members, "rng": _rng_state()}, last)
+        # every member's curve so far, as Lightning's CSV logger keeps it: a run stopped from
+        # outside (a deadline, a kill) leaves its per-epoch metrics (scripts/summarize_logs.py)
+        for t, d in zip(tasks, seed_dirs):
+            _write_csv(os.path.join(d, "logs", "metrics.csv"), t.history)
         t3 = time.perf_counter()
         times["train_s"] += dt
         times["eval_s"] += t2 - t1
