@@ -46,6 +46,7 @@ else (link prediction, recommendation, DDP, gradient accumulation, mixed precisi
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -192,12 +193,11 @@ def _write_csv(path: str, history: List[Dict[str, float]]) -> None:
     keys: List[str] = []
     for row in history:
         keys += [k for k in row if k not in keys]
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=keys)
-        w.writeheader()
-        w.writerows(history)
-    os.replace(tmp, path)  # a reader (or a kill) never sees half a file
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=keys)
+    w.writeheader()
+    w.writerows(history)
+    R.atomic_write_bytes(path, buf.getvalue().encode())  # a reader or a kill never sees half
 
 
 def run_ensemble(cfg: dict, seeds: List[int], out_dir: str, resume: bool = False,
