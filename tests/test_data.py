@@ -196,6 +196,13 @@ def test_concurrent_loads_wait_for_the_one_processing(tmp_path, no_mirror, capfd
     assert os.stat(folder / dirs[0] / "data.pt").st_mtime_ns == stamp
 
 
+@pytest.mark.timeout(60)
+def test_nested_load_on_the_same_thread_does_not_wait_for_itself(tmp_path, no_mirror):
+    write_tu(str(tmp_path))
+    with catalog.processing_lock(str(tmp_path), "TUDataset/MUTAG"):
+        assert len(gd.load("MUTAG", root=str(tmp_path))) == 6
+
+
 def test_cli_data_prepare_builds_the_configs_dataset(tmp_path, capsys):
     """``graphlab data prepare CONFIG`` processes the dataset with the config's pre-transform;
     a run of that config then only loads it."""

@@ -202,6 +202,9 @@ def load(name: str, root: Optional[str] = None, transform: Optional[Callable] = 
         raise _explain(s, root, mirror, e) from e
 
 
+_LOCKS: Dict[str, Any] = {}
+
+
 @contextmanager
 def processing_lock(root: str, subdir: str):
     """Hold an inter-process lock on one dataset folder of ``root`` while its files are copied,
@@ -216,7 +219,10 @@ def processing_lock(root: str, subdir: str):
     except OSError:
         yield
         return
-    lock = FileLock(osp.join(lock_dir, subdir.replace("/", "_").replace(os.sep, "_") + ".lock"))
+    path = osp.join(lock_dir, subdir.replace("/", "_").replace(os.sep, "_") + ".lock")
+    # one object per file: FileLock is reentrant per object, so a load nested in another on the
+    # same thread (a dataset built from another) does not wait for itself
+    lock = _LOCKS.setdefault(path, FileLock(path))
     try:
         lock.acquire(timeout=0)
     except Timeout:
