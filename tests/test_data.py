@@ -451,6 +451,29 @@ def test_peptides_from_raw_csv(tmp_path, no_mirror):
         tmp_path / "LRGB" / "peptides-functional")[:1]
 
 
+def test_peptides_pre_transform_in_workers_equals_in_process(tmp_path, no_mirror):
+    """With a worker pool the workers run the pre-transform too (the eigenpairs of a positional
+    encoding took longer than the SMILES); the graphs equal the in-process ones, and an
+    unpicklable pre-transform runs in the parent."""
+    pytest.importorskip("rdkit", reason="Peptides needs RDKit: pip install graphlab[chem]")
+    from graphlab.transforms.laplacian import AddLaplacianEigen
+    roots = [tmp_path / "a", tmp_path / "b", tmp_path / "c"]
+    for r in roots:
+        write_peptides(r)
+    one = gd.load("peptides-func", root=str(roots[0]), num_workers=0,
+                  pre_transform=AddLaplacianEigen(2, None))
+    pool = gd.load("peptides-func", root=str(roots[1]), num_workers=2,
+                   pre_transform=AddLaplacianEigen(2, None))
+    assert len(one) == len(pool) == len(SMILES)
+    for a, b in zip(one, pool):
+        assert a.keys() == b.keys() and a.num_nodes == b.num_nodes
+        for k in a.keys():
+            assert (torch.equal(a[k], b[k]) if torch.is_tensor(a[k]) else a[k] == b[k]), k
+    local = gd.load("peptides-func", root=str(roots[2]), num_workers=2,
+                    pre_transform=lambda d: AddLaplacianEigen(2, None)(d))  # not picklable
+    assert all(torch.equal(a.eigvecs, b.eigvecs) for a, b in zip(one, local))
+
+
 def test_peptides_without_rdkit_says_what_to_install(tmp_path, no_mirror, monkeypatch):
     import importlib.util
     write_peptides(tmp_path)
