@@ -23,7 +23,7 @@ import os
 import os.path as osp
 import pickle
 from concurrent.futures import ProcessPoolExecutor
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 os.environ.setdefault("OUTDATED_IGNORE", "1")
 
@@ -67,23 +67,24 @@ def _data(g: dict, y: np.ndarray) -> Data:
                 y=torch.from_numpy(y).view(1, -1), num_nodes=int(g["num_nodes"]))
 
 
-def _to_plain(data: Data) -> dict:
-    """``data``'s attributes with tensors as numpy arrays (pickled by value between processes;
-    torch's own tensor pickling would share one file descriptor per tensor)."""
-    out = {}
+def _to_plain(data: Data) -> Tuple[dict, dict]:
+    """``data``'s attributes as ``(numpy arrays, everything else)``: arrays pickle by value
+    between processes, where torch's tensor pickling would share one file descriptor each."""
+    arrays, rest = {}, {}
     for k, v in data.to_dict().items():
-        if isinstance(v, torch.Tensor) and v.dtype not in (torch.bfloat16, ):
-            v = ("__tensor__", v.numpy())
-        out[k] = v
-    return out
+        if isinstance(v, torch.Tensor) and v.dtype != torch.bfloat16:  # numpy has no bfloat16
+            arrays[k] = v.numpy()
+        else:
+            rest[k] = v
+    return arrays, rest
 
 
-def _from_plain(d: dict) -> Data:
-    return Data(**{k: torch.from_numpy(v[1]) if isinstance(v, tuple) and len(v) == 2 and
-                   v[0] == "__tensor__" else v for k, v in d.items()})
+def _from_plain(plain: Tuple[dict, dict]) -> Data:
+    arrays, rest = plain
+    return Data(**{k: torch.from_numpy(v) for k, v in arrays.items()}, **rest)
 
 
-def _built(smiles: List[str], y: np.ndarray, pre_filter, pre_transform) -> List[Optional[dict]]:
+def _built(smiles: List[str], y: np.ndarray, pre_filter, pre_transform) -> List[Optional[Tuple[dict, dict]]]:
     """Worker: SMILES -> graph -> ``pre_filter`` / ``pre_transform`` (e.g. the eigenpairs of
     a positional encoding), as plain dicts; None where ``pre_filter`` drops the graph."""
     out = []

@@ -64,12 +64,12 @@ class BackgroundCheckpointWriter:
         """``obj`` (nested dicts, lists and tuples) with every tensor copied to the host, into
         this writer's reusable buffers; returns once the copies are complete."""
         slot = [0]
-        streams = set()
+        devices = set()
 
         def walk(o):
             if isinstance(o, Tensor):
                 if o.device.type == "cuda":
-                    streams.add(o.device)
+                    devices.add(o.device)
                 out = self._host(o, slot[0])
                 slot[0] += o.device.type != "cpu"
                 return out
@@ -83,7 +83,7 @@ class BackgroundCheckpointWriter:
                 return type(o)(*vals) if hasattr(o, "_fields") else tuple(vals)
             return o
         out = walk(obj)
-        for dev in streams:  # the non-blocking copies were issued on each device's stream
+        for dev in devices:  # the non-blocking copies were issued on each device's stream
             torch.cuda.current_stream(dev).synchronize()
         return out
 
