@@ -108,6 +108,15 @@ def curves(experiments, max_epochs=None):
         rows.append((e, stats, g))
     print(f"({metric}; {', '.join(str(len(s)) for s in per_exp)} seeds; epochs every seed "
           f"finished: {len(epochs)})")
+    if gap and rows:
+        # a systematic shift shows as one sign in most epochs and a mean difference that is
+        # large against the epoch-to-epoch scatter; noise as mixed signs around zero
+        d = [statistics.mean(st[0][0]) - statistics.mean(st[1][0]) for _, st, _ in rows]
+        above = sum(x > 0 for x in d)
+        far = sum(g > 2 for _, _, g in rows if g == g)
+        print(f"(valid, first minus second: mean {statistics.mean(d):+.4f} over {len(d)} epochs"
+              f" (scatter {sd(d):.4f}); first higher in {above} of {len(d)}; gap above 2 std in "
+              f"{far})")
     return rows
 
 

@@ -46,6 +46,9 @@ def test_curve_compares_at_the_epochs_all_seeds_finished(tmp_path, capsys):
     assert "| 0 | 0.2100 ± 0.0141 | 0.2200 ± 0.0141 | 0.2200 ± 0.0141 | 0.2300 ± 0.0141 |" in out
     assert rows[0][2] == pytest.approx(0.01 / 0.0141421, rel=1e-4)  # gap in units of the std
     assert "(ap; 2, 2 seeds; epochs every seed finished: 2)" in out
+    # cg is 0.01 below pyg in both epochs: one sign, no scatter, no gap above 2 std
+    assert "(valid, first minus second: mean -0.0100 over 2 epochs (scatter 0.0000); first " \
+           "higher in 0 of 2; gap above 2 std in 0)" in out
 
 
 def test_curve_leaves_out_an_experiment_without_logs(tmp_path, capsys):
