@@ -11,13 +11,21 @@ _os.environ.setdefault("OUTDATED_IGNORE", "1")
 
 __version__ = "0.1.0"
 
+from graphlab.errors import ConfigError, DataError  # noqa: E402
 from graphlab.registry import (  # noqa: E402
-    Registry, MODELS, DATASETS, ENCODINGS, SEQ_CORES,
-    register_model, register_dataset, register_encoding, register_seq_core,
+    Registry, MODELS, DATASETS, ENCODINGS, SEQ_CORES, TASKS, OPTIMIZERS, SCHEDULERS,
+    STRATEGIES, MIXERS, LOCAL_MPNNS, PE_TRANSFORMS,
+    register_model, register_dataset, register_encoding, register_seq_core, register_task,
+    register_optimizer, register_scheduler, register_strategy, register_mixer,
+    register_local_mpnn, register_pe_transform,
 )
 
 __all__ = [
-    "Registry", "MODELS", "DATASETS", "ENCODINGS", "SEQ_CORES",
+    "ConfigError", "DataError",
+    "Registry", "MODELS", "DATASETS", "ENCODINGS", "SEQ_CORES", "TASKS", "OPTIMIZERS",
+    "SCHEDULERS", "STRATEGIES", "MIXERS", "LOCAL_MPNNS", "PE_TRANSFORMS",
     "register_model", "register_dataset", "register_encoding", "register_seq_core",
+    "register_task", "register_optimizer", "register_scheduler", "register_strategy",
+    "register_mixer", "register_local_mpnn", "register_pe_transform",
     "__version__",
 ]

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from graphlab.data.synthetic_cycles import CYCLE_LENGTHS, CycleCounts, node_cycle_counts, random_graph
-from graphlab.train import metrics as M
+from graphlab.tasks import metrics as M
 
 
 def brute_force_counts(G: nx.Graph, lengths=CYCLE_LENGTHS) -> torch.Tensor:

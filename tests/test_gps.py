@@ -304,11 +304,9 @@ def test_gps_with_real_mamba_core():
 
 @pytest.mark.parametrize("pe,kw", [("rwse", {"walk_length": 6}), ("spe", {"k": 4})])
 def test_gps_with_positional_encoding(pe, kw):
-    pe_mod = pytest.importorskip("graphlab.nn.pe")
-    if not hasattr(pe_mod, "pe_transform"):
-        pytest.skip("graphlab.nn.pe has no pe_transform yet")
+    from graphlab.transforms.pe import pe_transform
     torch.manual_seed(0)
-    transform = pe_mod.pe_transform(pe, **kw)
+    transform = pe_transform(pe, **kw)
     graphs = [transform(g) for g in _graphs()]
     model = GPS(5, 3, hidden_channels=16, num_layers=1, pe=pe, pe_dim=4, pe_kwargs=kw,
                 edge_dim=3)

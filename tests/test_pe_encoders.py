@@ -7,7 +7,8 @@ from torch_geometric.data import Batch, Data
 
 from graphlab.nn import LapPE, SignNet, SPE
 from graphlab.nn.pe import (RRWPNodeEncoder, RWSEEncoder, add_pe, build_pe_encoder,
-                            pe_channels, pe_transform)
+                            pe_channels)
+from graphlab.transforms.pe import pe_transform
 from graphlab.registry import ENCODINGS
 from graphlab.transforms import AddLaplacianEigen
 

@@ -311,7 +311,7 @@ def test_padded_step_never_reads_back_to_the_host(build, monkeypatch):
     torch.manual_seed(0)
     batch = graphs(6, seed=3, y_kind="class")
     if build is gps_lappe:
-        from graphlab.nn.pe import pe_transform
+        from graphlab.transforms.pe import pe_transform
         t = pe_transform("lap", k=2)
         batch = Batch.from_data_list([t(g) for g in batch.to_data_list()])
     model = build()

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from graphlab.train.ranking import bipartite_graph, rank_metrics
+from graphlab.tasks.ranking import bipartite_graph, rank_metrics
 from graphlab.train.run import run_seed
 
 

@@ -12,7 +12,7 @@ import time
 import pytest
 import torch
 
-from graphlab.train.metrics import compute, lrgb_average_precision, summarize
+from graphlab.tasks.metrics import compute, lrgb_average_precision, summarize
 from graphlab.train.run import RUN_FIELDS, run_seed, run_seeds
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -1,10 +1,4 @@
-"""The one exception the data layer raises for unusable data."""
-from __future__ import annotations
+"""The data layer's exception; defined with the others in :mod:`graphlab.errors`."""
+from graphlab.errors import DataError
 
-
-class DataError(RuntimeError):
-    """A dataset cannot be fetched, verified or processed.
-
-    The message always names the file or directory at fault and what to do about it
-    (re-copy from the mirror, delete a directory, set ``$GRAPHLAB_MIRROR``, install an extra).
-    """
+__all__ = ["DataError"]

@@ -28,7 +28,7 @@ Recipe (fixed; ``gen_seed`` 0 by default, so every machine builds the same graph
   brute-force enumeration of node sequences on small graphs.
 
 Each graph: ``x [n, 1]`` (ones), ``edge_index`` (both directions), ``y [n, 4]`` (float32 counts).
-The metric is ``mae_normalized`` (see :mod:`graphlab.train.metrics`).
+The metric is ``mae_normalized`` (see :mod:`graphlab.tasks.metrics`).
 """
 from __future__ import annotations
 

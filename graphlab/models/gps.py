@@ -179,7 +179,7 @@ class PredictionHead(nn.Module):
 def build_pe(pe: str, pe_dim: int, pe_kwargs: Optional[Dict[str, Any]],
              hidden_channels: int) -> Optional[nn.Module]:
     """The positional-encoding encoder of :mod:`graphlab.nn.pe` (``None`` for ``'none'``); its
-    pre-transform is ``graphlab.nn.pe.pe_transform(pe, **pe_kwargs)``."""
+    pre-transform is ``graphlab.transforms.pe.pe_transform(pe, **pe_kwargs)``."""
     if str(pe).lower() == "none":
         return None
     if not 0 < pe_dim < hidden_channels:

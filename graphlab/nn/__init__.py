@@ -19,9 +19,8 @@ __all__ += ["SignNet"]
 from graphlab.nn.lap_pe import LapPE  # noqa: E402
 __all__ += ["LapPE"]
 from graphlab.nn.pe import (RRWPNodeEncoder, RWSEEncoder, add_pe, build_pe_encoder,  # noqa: E402
-                            pe_channels, pe_transform)
-__all__ += ["RRWPNodeEncoder", "RWSEEncoder", "add_pe", "build_pe_encoder", "pe_channels",
-            "pe_transform"]
+                            pe_channels)
+__all__ += ["RRWPNodeEncoder", "RWSEEncoder", "add_pe", "build_pe_encoder", "pe_channels"]
 from graphlab.nn.gated_gcn import GatedGCNConv  # noqa: E402
 __all__ += ["GatedGCNConv"]
 from graphlab.nn.mixers import (MultiheadMixer, PerformerMixer, SequenceMixer,  # noqa: E402

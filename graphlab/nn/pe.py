@@ -14,7 +14,8 @@ the node features to ``hidden - pe_dim`` and concatenate, see :func:`pe_channels
 ``mode='add'`` (``pe_dim == hidden``).
 
 The encoder reads attributes that a pre-transform stored on every graph;
-``pe_transform(pe, **pe_kwargs)`` returns that transform (``None`` for ``'none'``), so one
+:func:`graphlab.transforms.pe.pe_transform` ``(pe, **pe_kwargs)`` returns that transform
+(``None`` for ``'none'``), so one
 ``pe_kwargs`` dict configures both: each function takes the keys its side accepts and ignores
 the other side's; a key neither side knows is a ``ValueError`` (with ``pe='none'`` every key
 is ignored). Shared keys: ``k`` (number of eigenpairs; spe/signnet/lap) and ``walk_length``
@@ -37,7 +38,8 @@ compute on the fly in the loader).
 
 Encoders are registered with :func:`graphlab.registry.register_encoding`; a new one needs
 an ``nn.Module`` class ``Enc(out_channels, ...)`` with ``forward(data) -> [N, out_channels]``
-registered there, and an entry in :data:`PE_TRANSFORMS`.
+registered there, and its pre-transform registered in
+:data:`graphlab.registry.PE_TRANSFORMS` (:mod:`graphlab.transforms.pe`).
 """
 from __future__ import annotations
 
@@ -50,14 +52,12 @@ from torch import Tensor, nn
 from graphlab.nn.lap_pe import LapPE
 from graphlab.nn.signnet import SignNet
 from graphlab.nn.spe import SPE
-from graphlab.registry import ENCODINGS, register_encoding
+from graphlab.registry import ENCODINGS, PE_TRANSFORMS, register_encoding
 
-#: Default number of eigenpairs (chosen: covers most of the spectrum of molecule-sized graphs;
-#: the SPE paper's ZINC runs use 37, all eigenpairs of the largest ZINC graph).
-DEFAULT_K = 16
 #: Default RWSE walk length (GraphGPS ZINC/molecule configs: ``ksteps`` 1..20).
 DEFAULT_RWSE_STEPS = 20
-#: Default RRWP walk length (GRIT ZINC config, ``ksteps`` 21; see anchors §4).
+#: Default RRWP walk length (GRIT's ZINC config, ``ksteps`` 21; Ma et al., ICML 2023,
+#: LiamMa/GRIT).
 DEFAULT_RRWP_STEPS = 21
 
 
@@ -151,62 +151,24 @@ register_encoding("rrwp")(RRWPNodeEncoder)
 register_encoding("none")(_no_pe)
 
 
-def _laplacian_transform(**kwargs):
-    from graphlab.transforms.laplacian import AddLaplacianEigen
-    kwargs.setdefault("k", DEFAULT_K)
-    return AddLaplacianEigen(**kwargs)
-
-
-def _rwse_transform(**kwargs):
-    from graphlab.transforms.rrwp import AddRWSE  # imported lazily: optional module order
-    kwargs.setdefault("walk_length", DEFAULT_RWSE_STEPS)
-    return AddRWSE(**kwargs)
-
-
-def _rrwp_transform(**kwargs):
-    from graphlab.transforms.rrwp import AddRRWP
-    kwargs.setdefault("walk_length", DEFAULT_RRWP_STEPS)
-    return AddRRWP(**kwargs)
-
-
-def _transform_class(name: str):
-    if name in ("spe", "signnet", "lap"):
-        from graphlab.transforms.laplacian import AddLaplacianEigen
-        return AddLaplacianEigen
-    if name == "rwse":
-        from graphlab.transforms.rrwp import AddRWSE
-        return AddRWSE
-    if name == "rrwp":
-        from graphlab.transforms.rrwp import AddRRWP
-        return AddRRWP
-    return None
-
-
-#: ``pe`` name -> factory of its pre-transform (``None``: nothing to precompute).
-PE_TRANSFORMS: Dict[str, Optional[Callable[..., Any]]] = {
-    "spe": _laplacian_transform, "signnet": _laplacian_transform,
-    "lap": _laplacian_transform, "rwse": _rwse_transform, "rrwp": _rrwp_transform,
-    "none": None,
-}
-
-
 def _params(fn) -> set:
     sig = inspect.signature(fn)
     return {p.name for p in sig.parameters.values()
             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 
-def _split_kwargs(name: str, kwargs: Dict[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+def encoder_and_transform_kwargs(name: str, kwargs: Dict[str, Any]
+                                 ) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     """``(encoder kwargs, transform kwargs)``; unknown keys are a ``ValueError``."""
     key = str(name).lower()
     enc = ENCODINGS.get(key)
     if key == "none":  # so that switching a config to pe: none needs no other edit
         return {}, {}
     if key not in PE_TRANSFORMS:
-        raise ValueError(f"pe={name!r} has no entry in graphlab.nn.pe.PE_TRANSFORMS")
+        raise ValueError(f"pe={name!r} has no pre-transform registered in "
+                         "graphlab.registry.PE_TRANSFORMS")
     enc_keys = _params(enc) - {"out_channels"}
-    tf_cls = _transform_class(key)
-    tf_keys = _params(tf_cls.__init__) - {"self"} if tf_cls is not None else set()
+    tf_keys = _params(PE_TRANSFORMS.get(key).__init__) - {"self"}
     unknown = set(kwargs) - enc_keys - tf_keys
     if unknown:
         raise ValueError(f"pe_kwargs for pe={name!r} has unknown keys {sorted(unknown)}; the "
@@ -219,20 +181,12 @@ def build_pe_encoder(name: str, out_channels: int, **kwargs: Any) -> Optional[nn
     """The learnable encoder registered as ``name``, with ``forward(data) -> [N, out_channels]``
     (``None`` for ``'none'``). ``kwargs`` may also hold the pre-transform's options (ignored
     here), see the module docstring."""
-    enc_kwargs, _ = _split_kwargs(name, kwargs)
+    enc_kwargs, _ = encoder_and_transform_kwargs(name, kwargs)
     if str(name).lower() == "none":
         return None
     if int(out_channels) < 1:
         raise ValueError(f"out_channels (pe_dim) must be >= 1, got {out_channels}")
     return ENCODINGS.get(name)(int(out_channels), **enc_kwargs)
-
-
-def pe_transform(name: str, **kwargs: Any):
-    """The pre-transform that stores what encoder ``name`` reads (``None`` for ``'none'``).
-    ``kwargs`` may also hold encoder options (ignored here)."""
-    _, tf_kwargs = _split_kwargs(name, kwargs)
-    factory = PE_TRANSFORMS[str(name).lower()]
-    return None if factory is None else factory(**tf_kwargs)
 
 
 def pe_channels(name: str, pe_dim: int) -> int:

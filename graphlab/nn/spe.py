@@ -35,7 +35,7 @@ def eigen_inputs(data, name: str) -> Tuple[Tensor, Tensor, Optional[Tensor], Ten
     if eigvals is None or eigvecs is None:
         raise ValueError(f"{name} needs data.eigvals and data.eigvecs; add "
                          f"graphlab.transforms.AddLaplacianEigen(k) (or "
-                         f"graphlab.nn.pe.pe_transform(...)) to the dataset's pre_transform")
+                         f"graphlab.transforms.pe.pe_transform(...)) to the dataset's pre_transform")
     batch = getattr(data, "batch", None)
     if batch is None:
         batch = eigvecs.new_zeros(eigvecs.size(0), dtype=torch.long)

@@ -61,8 +61,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _train(args) -> int:
-    from graphlab.train.config import ConfigError, load_config, validate
-    from graphlab.train.run import format_summary, run_seed, run_seeds
+    from graphlab.errors import ConfigError
+    from graphlab.train.config import load_config, validate
+    from graphlab.train.records import format_summary
+    from graphlab.train.run import run_seed, run_seeds
     cfg = validate(load_config(args.config, args.overrides))
     if args.dry_run:
         print(f"config OK: {args.config}")
@@ -102,7 +104,7 @@ def _train(args) -> int:
 
 def _data(args) -> int:
     from graphlab import data as gdata
-    from graphlab.train.config import ConfigError
+    from graphlab.errors import ConfigError
     if args.action == "prepare":
         return _prepare(args)
     if args.config is not None:
@@ -121,14 +123,15 @@ def _prepare(args) -> int:
     download, processing with the config's pre-transform), so that later runs only load it."""
     import time
 
-    from graphlab.train.config import ConfigError, load_config, validate
-    from graphlab.train.run import build_data
+    from graphlab.data.pipeline import build_data
+    from graphlab.errors import ConfigError
+    from graphlab.train.config import load_config, validate
     if args.config is None:
         raise ConfigError("'graphlab data prepare' needs a config, e.g. "
                           "graphlab data prepare configs/gps/peptides-func.yaml")
     cfg = validate(load_config(args.config, args.overrides))
     t0 = time.perf_counter()
-    dataset, info, split, _ = build_data(cfg, 0)
+    dataset, info, split = build_data(cfg["data"], 0)
     n = len(dataset) if hasattr(dataset, "__len__") else 1
     where = getattr(dataset, "processed_dir", None)
     print(f"{info.name}: {n:,} graph(s) ready in {time.perf_counter() - t0:.1f} s"
@@ -144,7 +147,7 @@ def _report(args) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    from graphlab.train.config import ConfigError
+    from graphlab.errors import ConfigError
     args = _parser().parse_args(argv)
     try:
         return {"train": _train, "data": _data, "report": _report}[args.command](args)
@@ -152,7 +155,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"graphlab: config error: {e}", file=sys.stderr)
         return 2
     except Exception as e:  # data problems get one line too, not a traceback
-        from graphlab.data import DataError
+        from graphlab.errors import DataError
         if not isinstance(e, DataError):
             raise
         print(f"graphlab: data error: {e}", file=sys.stderr)

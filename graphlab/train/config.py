@@ -6,9 +6,14 @@ A config has these sections (``configs/<model>/<dataset>.yaml``)::
     seeds: 10                     # optional; number of seeds (0..N-1) for --seeds
     data:      {name: Cora, batch_size: 32, ...}
     model:     {name: gcn, hidden_channels: 64, ...}   # checked against the model constructor
-    optim:     {name: adam, lr: 0.01, weight_decay: 5e-4}
-    scheduler: {name: none}       # none | cosine | plateau | step
-    trainer:   {max_epochs: 200, ...}                   # checked against lightning.Trainer
+    optim:     {name: adam, lr: 0.01, weight_decay: 5e-4}   # any graphlab.registry.OPTIMIZERS
+    scheduler: {name: none}       # graphlab.registry.SCHEDULERS: none | cosine | plateau | step
+    trainer:   {max_epochs: 200, strategy: ddp, ...}   # lightning.Trainer; strategy: STRATEGIES
+    task:      {metric: rocauc, select_on: metric, ...} # trainer keys + the task family's own
+
+Each section is checked against the schema of what it names (:mod:`graphlab.schema`): the
+constructor or factory signature with its value constraints, read from the same registries
+that build the run.
 
 Every error is a :class:`ConfigError` with one line that names the key and the valid choices;
 the CLI turns it into exit code 2 without a traceback.
@@ -16,47 +21,55 @@ the CLI turns it into exit code 2 without a traceback.
 from __future__ import annotations
 
 import copy
-import difflib
-import inspect
-import types
-import typing
-from typing import Any, Dict, List, Mapping
+import re
+from typing import Any, Dict, List
 
-import torch
 import yaml
 
+from graphlab.errors import ConfigError
+from graphlab.schema import (Choice, Param, Range, check_section, check_value, signature_schema,
+                             unknown_key)
 
-class ConfigError(ValueError):
-    """A config key is unknown, has the wrong type, or a required one is missing."""
+__all__ = ["ConfigError", "load_config", "validate", "parse_overrides", "merge",
+           "experiment_name", "check_matmul_precision", "MATMUL_PRECISIONS", "validate_sections",
+           "validate_strategy", "trainer_schema"]
 
 
 # --------------------------------------------------------------------------- schema
-#: keys the trainer fills in from the dataset; a config must not set them
-INJECTED_MODEL_ARGS = ("in_channels", "out_channels", "task_level", "node_encoder", "edge_dim",
-                       "edge_encoder", "num_users", "num_items")
+def _params(**spec) -> Dict[str, Param]:
+    """``name=(type, default, *constraints)`` -> a schema of :class:`Param`."""
+    return {k: Param(k, v[0], v[1], tuple(v[2:])) for k, v in spec.items()}
 
-DATA_KEYS: Dict[str, Any] = {
-    "name": str, "root": (str, type(None)), "batch_size": int, "eval_batch_size": (int, type(None)),
-    "num_workers": int, "fold": int, "pe": (dict, type(None)), "transforms": list,
-    "loader": str, "opts": dict, "split_seed": (int, type(None)),
-}
-LOADERS = ("auto", "pyg", "packed")
-OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULERS = {
-    "none": {},
-    "cosine": {"warmup_epochs": int, "min_lr": float},
-    "plateau": {"factor": float, "patience": int, "min_lr": float, "monitor": str,
-                "warmup_epochs": int},
-    "step": {"step_size": int, "gamma": float},
-}
+
+_EMPTY = Param.__dataclass_fields__["default"].default
+DATA_KEYS = _params(
+    name=(str, _EMPTY), root=((str, type(None)), None), batch_size=(int, 32, Range(ge=1)),
+    eval_batch_size=((int, type(None)), None, Range(ge=1)),
+    num_workers=(int, 0, Range(ge=0)), fold=(int, 0, Range(ge=0)), pe=((dict, type(None)), None),
+    transforms=(list, None), loader=(str, "auto", Choice("auto", "pyg", "packed")),
+    opts=(dict, None), split_seed=((int, type(None)), None))
 TOP_KEYS = ("experiment", "seeds", "data", "model", "optim", "scheduler", "trainer", "task",
             "wandb")
-TASK_KEYS = {"metric": str, "loss": str, "embed_dim": int, "compile": (bool, dict),
-             "cuda_graphs": (bool, dict), "select_on": str, "matmul_precision": str}
 #: ``task.matmul_precision``: torch.set_float32_matmul_precision for the run. ``highest``
 #: (torch's default) keeps float32 products exact to float32; ``high`` lets CUDA use TF32
 #: tensor cores (10-bit mantissa inputs), ``medium`` bfloat16
 MATMUL_PRECISIONS = ("highest", "high", "medium")
+#: options of ``task.cuda_graphs`` (graphlab.train.cuda_graphs; --ensemble runs only)
+CUDA_GRAPH_KEYS = _params(capture=(bool, True), granularity=(int, 8, Range(ge=1)),
+                          max_graphs=(int, 64, Range(ge=1)))
+#: the trainer's own ``task`` keys; the family's options come from its constructor
+TRAINER_TASK_KEYS = _params(
+    name=(str, None), metric=(str, None), compile=((bool, dict), False),
+    cuda_graphs=((bool, dict), False), select_on=(str, "metric", Choice("metric", "loss")),
+    matmul_precision=(str, None, Choice(*MATMUL_PRECISIONS)))
+#: constraints on ``lightning.Trainer`` arguments (its signature gives names and types)
+TRAINER_CONSTRAINTS = {"max_epochs": Range(ge=1), "min_epochs": Range(ge=0),
+                       "gradient_clip_val": Range(ge=0), "accumulate_grad_batches": Range(ge=1),
+                       "check_val_every_n_epoch": Range(ge=1), "log_every_n_steps": Range(ge=1),
+                       "num_sanity_val_steps": Range(ge=-1)}
+#: ``lightning.Trainer`` arguments graphlab sets itself
+TRAINER_OWN = ("logger", "callbacks", "plugins", "default_root_dir", "enable_checkpointing")
+TRAINER_KEYS = None  # the Trainer's schema, read on first use (importing lightning is slow)
 
 
 def check_matmul_precision(value) -> str:
@@ -67,90 +80,6 @@ def check_matmul_precision(value) -> str:
     return value
 
 
-#: what ``task.select_on`` (best epoch) and the plateau ``scheduler.monitor`` may watch on the
-#: validation split: the task's metric, or its training loss function
-MONITORS = ("metric", "loss")
-#: options of ``task.cuda_graphs`` (graphlab.train.cuda_graphs; --ensemble runs only)
-CUDA_GRAPH_KEYS = {"capture": bool, "granularity": int, "max_graphs": int}
-
-
-def _did_you_mean(key: str, choices) -> str:
-    close = difflib.get_close_matches(key, list(choices), n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-def _unknown(section: str, key: str, choices) -> ConfigError:
-    return ConfigError(f"unknown key '{section}.{key}'{_did_you_mean(key, choices)}; valid keys: "
-                       f"{', '.join(sorted(choices))}")
-
-
-def _type_ok(value: Any, ann: Any) -> bool:
-    """Loose runtime check of a value against a type annotation (ints pass as floats)."""
-    if ann is inspect.Parameter.empty or ann is Any:
-        return True
-    if isinstance(ann, tuple):
-        return any(_type_ok(value, a) for a in ann)
-    origin = typing.get_origin(ann)
-    if origin in (typing.Union, types.UnionType):
-        return any(_type_ok(value, a) for a in typing.get_args(ann))
-    if origin is typing.Literal:
-        return value in typing.get_args(ann)
-    if origin in (list, List, tuple):
-        return isinstance(value, (list, tuple))
-    if origin in (dict, Dict, Mapping):
-        return isinstance(value, dict)
-    if ann is type(None):
-        return value is None
-    if ann is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if ann is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if isinstance(ann, type):
-        return isinstance(value, ann)
-    return True  # unresolvable annotation (e.g. a callable): accept
-
-
-def _ann_name(ann: Any) -> str:
-    if isinstance(ann, tuple):
-        return " | ".join(_ann_name(a) for a in ann)
-    if isinstance(ann, type):
-        return ann.__name__
-    return str(ann).replace("typing.", "")
-
-
-def _check_type(section: str, key: str, value: Any, ann: Any) -> None:
-    if not _type_ok(value, ann):
-        raise ConfigError(f"'{section}.{key}' must be {_ann_name(ann)}, got {value!r} "
-                          f"({type(value).__name__})")
-
-
-def signature_schema(fn, skip=()) -> Dict[str, inspect.Parameter]:
-    """Keyword parameters of a constructor/function (resolving string annotations)."""
-    target = fn.__init__ if inspect.isclass(fn) else fn
-    try:
-        hints = typing.get_type_hints(target)
-    except Exception:  # unresolvable forward references: fall back to raw annotations
-        hints = {}
-    out = {}
-    for name, p in inspect.signature(target).parameters.items():
-        if name in ("self", *skip) or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            continue
-        out[name] = p.replace(annotation=hints.get(name, p.annotation))
-    return out
-
-
-def _check_against_signature(section: str, cfg: dict, fn, skip=(), reserved=()) -> None:
-    params = signature_schema(fn, skip=skip)
-    for key, value in cfg.items():
-        if key in reserved:
-            continue
-        if key in skip:
-            raise ConfigError(f"'{section}.{key}' is set by graphlab from the dataset; remove it")
-        if key not in params:
-            raise _unknown(section, key, [*params, *reserved])
-        _check_type(section, key, value, params[key].annotation)
-
-
 # --------------------------------------------------------------------------- loading
 class _Loader(yaml.SafeLoader):
     """SafeLoader that also reads ``1e-3`` as a float (YAML 1.1 insists on ``1.0e-3``)."""
@@ -158,11 +87,11 @@ class _Loader(yaml.SafeLoader):
 
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
-    __import__("re").compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
     |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
     |\.[0-9_]+(?:[eE][-+][0-9]+)?
     |[-+]?\.(?:inf|Inf|INF)
-    |\.(?:nan|NaN|NAN))$""", __import__("re").X),
+    |\.(?:nan|NaN|NAN))$""", re.X),
     list("-+0123456789."))
 
 
@@ -216,128 +145,187 @@ def load_config(path: str, overrides: List[str] | None = None) -> dict:
     return merge(cfg, parse_overrides(overrides or []))
 
 
-def validate(cfg: dict) -> dict:
-    """Check every section; returns the config with defaults filled in."""
-    from graphlab.registry import MODELS
+def _section(cfg: dict, sec: str) -> dict:
+    cfg.setdefault(sec, {})
+    if cfg[sec] is None:
+        cfg[sec] = {}
+    if not isinstance(cfg[sec], dict):
+        raise ConfigError(f"section '{sec}' must be a mapping, got {type(cfg[sec]).__name__}")
+    return cfg[sec]
 
+
+def _named(section: str, cfg: dict, registry, default: str):
+    """The registry entry ``cfg['name']`` names (``default`` when unset)."""
+    cfg.setdefault("name", default)
+    try:
+        return registry.get(cfg["name"])
+    except KeyError as e:
+        raise ConfigError(f"'{section}.name': {e.args[0]}") from None
+
+
+def validate(cfg: dict) -> dict:
+    """Check every section against the registries' schemas (names, types and values); returns
+    a copy with the section defaults filled in (``optim.name: adam``, ``scheduler.name:
+    none``, ``data.batch_size: 32``, ``data.loader: auto``)."""
+    from graphlab.registry import MODELS
+    from graphlab.tasks import INJECTED_MODEL_ARGS
+    cfg = _top(cfg, need=("data", "model"))
+    _validate_data(cfg["data"])
+    _validate_task(cfg["task"], _dataset_info(cfg["data"]["name"]).task, cfg["data"]["name"])
+    # model: the constructor's signature, less what the task injects
+    cls = _named("model", cfg["model"], MODELS, cfg["model"]["name"])
+    check_section("model", cfg["model"], signature_schema(cls), reserved=("name",),
+                  injected=INJECTED_MODEL_ARGS)
+    _validate_training(cfg)
+    return cfg
+
+
+def validate_sections(cfg: dict, in_memory: bool = False) -> dict:
+    """:func:`validate` without the ``model`` section (the caller built the model); with
+    ``in_memory`` also without a registered dataset: ``task.name`` then names the family."""
+    cfg = _top(cfg, need=() if in_memory else ("data",))
+    cfg.setdefault("model", {"name": "<given>"})
+    if in_memory:
+        cfg.setdefault("data", {"name": "<in-memory>"})
+        check_section("data", {k: v for k, v in cfg["data"].items() if k != "name"}, DATA_KEYS)
+        cfg["data"].setdefault("batch_size", 32)
+        cfg["data"].setdefault("loader", "auto")
+        _validate_task(cfg["task"], None, "<in-memory>")
+    else:
+        _validate_data(cfg["data"])
+        _validate_task(cfg["task"], _dataset_info(cfg["data"]["name"]).task, cfg["data"]["name"])
+    _validate_training(cfg)
+    return cfg
+
+
+def _top(cfg: dict, need) -> dict:
     if not isinstance(cfg, dict):
         raise ConfigError("config must be a mapping")
     for key in cfg:
         if key not in TOP_KEYS:
-            raise _unknown("<top>", key, TOP_KEYS)
-    for sec in ("data", "model"):
+            raise unknown_key("<top>", key, TOP_KEYS)
+    for sec in need:
         if not isinstance(cfg.get(sec), dict):
             raise ConfigError(f"missing required section '{sec}' (a mapping with at least 'name')")
         if "name" not in cfg[sec]:
             raise ConfigError(f"missing required key '{sec}.name'")
     cfg = copy.deepcopy(cfg)
     for sec in ("optim", "scheduler", "trainer", "task"):
-        cfg.setdefault(sec, {})
-        if not isinstance(cfg[sec], dict):
-            raise ConfigError(f"section '{sec}' must be a mapping, got {type(cfg[sec]).__name__}")
+        _section(cfg, sec)
     if "seeds" in cfg:
-        _check_type("<top>", "seeds", cfg["seeds"], int)
+        check_value("<top>", "seeds", cfg["seeds"], Param("seeds", int, 1, (Range(ge=1),)))
     if "experiment" in cfg:
-        _check_type("<top>", "experiment", cfg["experiment"], str)
+        check_value("<top>", "experiment", cfg["experiment"], Param("experiment", str))
+    return cfg
 
-    # data
-    data = cfg["data"]
-    for key, value in data.items():
-        if key not in DATA_KEYS:
-            raise _unknown("data", key, DATA_KEYS)
-        _check_type("data", key, value, DATA_KEYS[key])
-    data.setdefault("batch_size", 32)
-    data.setdefault("loader", "auto")
-    if data["loader"] not in LOADERS:
-        raise ConfigError(f"'data.loader' must be one of {', '.join(LOADERS)}, got {data['loader']!r}")
-    from graphlab import data as gdata
-    try:
-        gdata.info(data["name"])
-    except KeyError as e:
-        raise ConfigError(f"'data.name': {e.args[0]}") from None
-    if data.get("transforms"):
-        from graphlab.train.run import build_transforms
-        build_transforms(data["transforms"])
-    if data.get("pe"):
-        pe = dict(data["pe"])
-        if "name" not in pe:
-            raise ConfigError("'data.pe' needs a 'name' (the positional encoding transform)")
-        pe.pop("on_the_fly", None)
-        from graphlab.nn.pe import pe_transform
-        try:
-            pe_transform(pe.pop("name"), **pe)
-        except (KeyError, ValueError, TypeError) as e:
-            raise ConfigError(f"'data.pe': {e.args[0] if e.args else e}") from None
 
-    # model
-    model = cfg["model"]
-    try:
-        cls = MODELS.get(model["name"])
-    except KeyError as e:
-        raise ConfigError(f"'model.name': {e.args[0]}") from None
-    _check_against_signature("model", model, cls, skip=INJECTED_MODEL_ARGS, reserved=("name",))
+def _validate_task(tcfg: dict, dataset_task, dataset: str) -> None:
+    """The trainer's ``task`` keys plus the family's own options (its constructor)."""
+    from graphlab.registry import TASKS
+    from graphlab.tasks import task_schema
+    family = tcfg.get("name") or dataset_task
+    if family is None:
+        raise ConfigError("'task.name' is required for in-memory data (e.g. node_classification;"
+                          f" registered: {', '.join(TASKS.names())})")
+    if family not in TASKS:
+        if tcfg.get("name"):
+            raise ConfigError(f"'task.name': {_missing(TASKS, family)}")
+        raise ConfigError(f"dataset '{dataset}' is a {family} task, which has no registered "
+                          f"task family (graphlab.registry.TASKS: {', '.join(TASKS.names())})")
+    check_section("task", tcfg, {**TRAINER_TASK_KEYS, **task_schema(family)})
+    if isinstance(tcfg.get("compile"), dict):
+        import torch
+        check_section("task.compile", tcfg["compile"], signature_schema(torch.compile,
+                                                                        skip=("model",)))
+    if isinstance(tcfg.get("cuda_graphs"), dict):
+        check_section("task.cuda_graphs", tcfg["cuda_graphs"], CUDA_GRAPH_KEYS)
 
-    # optimiser
-    optim = cfg["optim"]
-    optim.setdefault("name", "adam")
-    optim.setdefault("lr", 1e-3)
-    if optim["name"] not in OPTIMIZERS:
-        raise ConfigError(f"'optim.name' must be one of {', '.join(OPTIMIZERS)}, got {optim['name']!r}")
-    import torch
-    ocls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}[optim["name"]]
-    _check_against_signature("optim", optim, ocls, skip=("params",), reserved=("name",))
 
-    # scheduler
-    sched = cfg["scheduler"]
-    sched.setdefault("name", "none")
-    if sched["name"] not in SCHEDULERS:
-        raise ConfigError(f"'scheduler.name' must be one of {', '.join(SCHEDULERS)}, "
-                          f"got {sched['name']!r}")
-    allowed = SCHEDULERS[sched["name"]]
-    for key, value in sched.items():
-        if key == "name":
-            continue
-        if key not in allowed:
-            raise _unknown("scheduler", key, ["name", *allowed])
-        _check_type("scheduler", key, value, allowed[key])
-    if sched.get("monitor", "metric") not in MONITORS:
-        raise ConfigError(f"'scheduler.monitor' must be one of {', '.join(MONITORS)}, got "
-                          f"{sched['monitor']!r}")
-    if sched.get("warmup_epochs", 0) < 0:
-        raise ConfigError("'scheduler.warmup_epochs' must be >= 0")
-
-    # trainer: lightning.Trainer's own signature is the schema
-    import lightning
-    _check_against_signature("trainer", cfg["trainer"], lightning.Trainer,
-                             skip=("logger", "callbacks", "plugins", "default_root_dir",
-                                   "enable_checkpointing"))
-
+def _validate_training(cfg: dict) -> None:
+    """``optim``, ``scheduler`` (the registered classes' signatures), ``trainer``, ``wandb``."""
+    from graphlab.optim import OPTIMIZERS, SCHEDULERS, optimizer_schema, scheduler_schema
+    _named("optim", cfg["optim"], OPTIMIZERS, "adam")
+    check_section("optim", cfg["optim"], optimizer_schema(cfg["optim"]["name"]),
+                  reserved=("name",), injected=("params",), injected_by="(the model's parameters)")
+    _named("scheduler", cfg["scheduler"], SCHEDULERS, "none")
+    check_section("scheduler", cfg["scheduler"], scheduler_schema(cfg["scheduler"]["name"]),
+                  reserved=("name",))
+    _validate_trainer(cfg["trainer"])
     # optional Weights & Biases logging: the section holds WandbLogger arguments
     if cfg.get("wandb") is not None:
         if not isinstance(cfg["wandb"], dict):
             raise ConfigError("'wandb' must be a mapping of WandbLogger arguments, e.g. "
                               "{project: my-project}")
         from lightning.pytorch.loggers import WandbLogger
-        _check_against_signature("wandb", cfg["wandb"], WandbLogger, skip=("save_dir",))
+        check_section("wandb", cfg["wandb"], signature_schema(WandbLogger, skip=("save_dir",)),
+                      injected=("save_dir",), injected_by="(the run's folder)")
 
-    # task
-    for key, value in cfg["task"].items():
-        if key not in TASK_KEYS:
-            raise _unknown("task", key, TASK_KEYS)
-        _check_type("task", key, value, TASK_KEYS[key])
-        if key == "compile" and isinstance(value, dict):
-            _check_against_signature("task.compile", value, torch.compile, skip=("model",))
-        if key == "cuda_graphs" and isinstance(value, dict):
-            for k, v in value.items():
-                if k not in CUDA_GRAPH_KEYS:
-                    raise _unknown("task.cuda_graphs", k, CUDA_GRAPH_KEYS)
-                _check_type("task.cuda_graphs", k, v, CUDA_GRAPH_KEYS[k])
-        if key == "matmul_precision":
-            check_matmul_precision(value)
-        if key == "select_on" and value not in MONITORS:
-            raise ConfigError(f"'task.select_on' must be one of {', '.join(MONITORS)}, got "
-                              f"{value!r}")
-    return cfg
+
+def _missing(registry, name: str) -> str:
+    try:
+        registry.get(name)
+    except KeyError as e:
+        return e.args[0]
+    return ""
+
+
+def _dataset_info(name: str):
+    from graphlab import data as gdata
+    try:
+        return gdata.info(name)
+    except KeyError as e:
+        raise ConfigError(f"'data.name': {e.args[0]}") from None
+
+
+def _validate_data(data: dict) -> None:
+    check_section("data", data, DATA_KEYS)
+    data.setdefault("batch_size", 32)
+    data.setdefault("loader", "auto")
+    _dataset_info(data["name"])
+    from graphlab.data.pipeline import build_pe_transform, build_transforms
+    if data.get("transforms"):
+        build_transforms(data["transforms"])
+    if data.get("pe"):
+        build_pe_transform(data["pe"])
+
+
+def trainer_schema() -> Dict[str, Param]:
+    """``lightning.Trainer``'s arguments as the ``trainer`` section's schema (``strategy``
+    resolves through :data:`graphlab.registry.STRATEGIES`)."""
+    global TRAINER_KEYS
+    if TRAINER_KEYS is None:
+        import lightning
+        TRAINER_KEYS = signature_schema(lightning.Trainer, skip=TRAINER_OWN,
+                                        constraints=TRAINER_CONSTRAINTS)
+    return TRAINER_KEYS
+
+
+def _validate_trainer(trainer: dict) -> None:
+    schema = dict(trainer_schema())
+    strategy = trainer.get("strategy")
+    schema.pop("strategy", None)
+    check_section("trainer", {k: v for k, v in trainer.items() if k != "strategy"}, schema,
+                  injected=TRAINER_OWN, injected_by="for every run")
+    if strategy is not None:
+        validate_strategy(strategy)
+
+
+def validate_strategy(spec) -> None:
+    """``trainer.strategy``: a registered strategy's name, or ``{name, **options}`` with the
+    options checked against the strategy's signature."""
+    from graphlab.registry import STRATEGIES
+    if isinstance(spec, str):
+        spec = {"name": spec}
+    if not isinstance(spec, dict) or "name" not in spec:
+        raise ConfigError("'trainer.strategy' must be a strategy name or a mapping with 'name' "
+                          f"and its options, got {spec!r}")
+    factory = _named("trainer.strategy", dict(spec), STRATEGIES, spec["name"])
+    meta = STRATEGIES.meta(spec["name"])
+    target = meta.get("schema_of", factory) if "schema_of" in meta else factory
+    schema = signature_schema(target) if target is not None else {}
+    for fixed in meta.get("fixed", ()):
+        schema.pop(fixed, None)
+    check_section("trainer.strategy", spec, schema, reserved=("name",))
 
 
 def experiment_name(cfg: dict) -> str:

@@ -5,9 +5,11 @@ The runner builds member ``k`` exactly as a separate run with ``seeds[k]`` build
 members into a :class:`~graphlab.train.ensemble.SeedEnsemble` and trains them with one forward
 and one backward per batch. For every seed it writes what a separate run writes:
 ``seed<k>/metrics.json`` (the same fields, plus ``ensemble``), ``test_predictions.pt`` and
-``logs/metrics.csv``, and ``summary.json`` over the seeds. Metrics, losses, best-epoch selection,
-LR schedules and checkpoint state come from :class:`~graphlab.train.task.GraphTask` (one per
-member, driven without a Lightning ``Trainer``), so they are the trainer's by definition.
+``logs/metrics.csv``, and ``summary.json`` over the seeds. The loss and the evaluation are the
+task family's (:meth:`graphlab.tasks.Task.member_losses`, :meth:`~graphlab.tasks.Task.eval_outputs`),
+the record, the best-epoch selection and the checkpointed run state a
+:class:`~graphlab.train.step.RunRecorder` per member, and the schedules
+:func:`graphlab.optim.build_schedule`'s: the same code the Lightning runner calls.
 
 What equals a separate run, and what does not:
 
@@ -17,7 +19,7 @@ What equals a separate run, and what does not:
   ``run_seed(..., data_seed=seeds[0])``. Member ``k`` then follows that run within float
   tolerance (tests/test_ensemble.py).
 * **Randomness.** With ``randomness='error'`` (default) a model that draws random numbers
-  (dropout > 0) is refused with a :class:`~graphlab.train.config.ConfigError`.
+  (dropout > 0) is refused with a :class:`~graphlab.errors.ConfigError`.
   ``randomness='different'`` trains it with independent dropout masks per member, which are
   *not* the masks of the separate runs: the members are then valid seeds, but not equal to
   separate runs.
@@ -38,10 +40,12 @@ written on a background thread from a host copy taken at the epoch's end
 leaves the previous checkpoint);
 ``--resume`` continues from it exactly, and skips the run when every seed has finished.
 
-Supported: graph-level tasks and node classification / regression, single device
-(``trainer.accelerator``: auto / cpu / gpu / cuda), ``trainer.precision`` 32 or 64. Anything
-else (link prediction, recommendation, DDP, gradient accumulation, mixed precision, models that
-``vmap`` cannot map) gives a ConfigError naming the problem.
+Supported: task families with ``supports_ensemble`` (graph-level tasks, node classification and
+regression), optimizers registered ``ensemble_exact`` (element-wise steps linear in the rate:
+SGD, Adam, AdamW, ...), a single device (``trainer.accelerator``: auto / cpu / gpu / cuda),
+``trainer.precision`` 32 or 64. Anything else (link prediction, recommendation, strategies,
+gradient accumulation, mixed precision, L-BFGS, models that ``vmap`` cannot map or that own
+their loss) gives a ConfigError naming the problem.
 """
 from __future__ import annotations
 
@@ -52,19 +56,22 @@ import math
 import os
 import time
 from contextlib import nullcontext
-from types import SimpleNamespace
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
 import lightning as L
 import torch
 from torch import Tensor, nn
 
-from graphlab.train import run as R
+from graphlab.errors import ConfigError
+from graphlab.optim import OPTIMIZERS, Schedule, build_optimizer, build_schedule
+from graphlab.tasks.base import Task
+from graphlab.train import records as R
+from graphlab.train import run as runner
 from graphlab.train.checkpoint_writer import BackgroundCheckpointWriter
-from graphlab.train.config import ConfigError, experiment_name, validate
-from graphlab.train.datamodule import GRAPH_TASKS, NODE_TASKS, GraphDataModule
+from graphlab.train.config import experiment_name, validate
 from graphlab.train.ensemble import SeedEnsemble
-from graphlab.train.task import GraphTask, _rng_state, _set_rng_state
+from graphlab.train.step import RunRecorder, mean_loss, rng_state, set_rng_state
 
 __all__ = ["run_ensemble", "run_ensembles", "ENSEMBLE_TRAINER_KEYS"]
 
@@ -76,18 +83,42 @@ ENSEMBLE_TRAINER_KEYS = ("max_epochs", "gradient_clip_val", "gradient_clip_algor
                          "accumulate_grad_batches", "benchmark", "num_nodes", "max_time")
 
 
-class _MemberOutput(nn.Module):
-    """Stands in for member ``k``'s model inside its GraphTask: returns the slice of the
-    ensemble output set just before the call. Its one parameter only carries the member's
-    LR schedule (an optimiser needs a parameter); it is never updated."""
+@dataclass
+class _Member:
+    """One member's learning-rate schedule (on a one-parameter probe optimiser that carries
+    the rate; the stacked optimiser applies it) and its run record."""
 
-    def __init__(self):
-        super().__init__()
-        self.lr_probe = nn.Parameter(torch.zeros(1))
-        self.out: Optional[Tensor] = None
+    probe: torch.optim.Optimizer
+    schedule: Schedule
+    recorder: RunRecorder
 
-    def forward(self, data) -> Tensor:
-        return self.out
+    @property
+    def lr(self) -> float:
+        return self.probe.param_groups[0]["lr"]
+
+    def step_batch(self) -> None:
+        if self.schedule.scheduler is not None and self.schedule.interval == "step":
+            self.probe.step()  # no gradients: only marks the step for the scheduler
+            self.schedule.scheduler.step()
+
+    def step_epoch(self) -> None:
+        if self.schedule.scheduler is None or self.schedule.interval != "epoch":
+            return
+        self.probe.step()
+        self.schedule.step_epoch(self.recorder.monitored(self.schedule.watches_loss)
+                                 if self.schedule.monitor is not None else None)
+
+    def state_dict(self) -> Dict[str, Any]:
+        sched = self.schedule.scheduler
+        return {"optimizer": self.probe.state_dict(),
+                "scheduler": sched.state_dict() if sched is not None else None,
+                "graphlab": self.recorder.state_dict()}
+
+    def load_state_dict(self, st: Dict[str, Any]) -> None:
+        self.probe.load_state_dict(st["optimizer"])
+        if self.schedule.scheduler is not None:
+            self.schedule.scheduler.load_state_dict(st["scheduler"])
+        self.recorder.load_state_dict(st["graphlab"])
 
 
 def _trainer_settings(tcfg: dict) -> Dict[str, Any]:
@@ -209,15 +240,12 @@ def run_ensemble(cfg: dict, seeds: List[int], out_dir: str, resume: bool = False
     # (a 10-member GIN-virtual ensemble's 400 MB checkpoint stalls training only for the
     # device-to-host copy); one write at a time, and every exit waits for the last one
     with BackgroundCheckpointWriter(R.atomic_torch_save) as ckpt_io:
-        with R.matmul_precision(cfg):
+        with runner.matmul_precision(cfg):
             return _run_ensemble(cfg, seeds, out_dir, resume, quiet, fold, randomness,
                                  data_seed, ckpt_io)
 
 
-def _run_ensemble(cfg: dict, seeds: List[int], out_dir: str, resume: bool, quiet: bool,
-                  fold: Optional[int], randomness: str, data_seed: Optional[int],
-                  ckpt_io: BackgroundCheckpointWriter) -> List[Dict[str, Any]]:
-    seeds = [int(s) for s in seeds]
+def _checked(cfg: dict, seeds: List[int], randomness: str, fold: Optional[int]) -> dict:
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"--ensemble needs distinct seeds, got {seeds}")
     if randomness not in ("error", "different", "same"):
@@ -226,82 +254,92 @@ def _run_ensemble(cfg: dict, seeds: List[int], out_dir: str, resume: bool, quiet
     if fold is not None:
         cfg = {**cfg, "data": {**cfg["data"], "fold": fold}}
     cfg = validate(cfg)
-    data_seed = seeds[0] if data_seed is None else int(data_seed)
     if cfg["task"].get("compile"):
         # measured on torch 2.13: a compiled vmapped forward specialises on every batch's node
         # count even with dynamic=True, so it recompiles at each new batch size
         raise ConfigError("'task.compile' is not supported with --ensemble (the vmapped graph "
                           "recompiles for every batch size); compile separate runs (--jobs)")
+    name = cfg["optim"]["name"]
+    if not OPTIMIZERS.meta(name).get("ensemble_exact"):
+        exact = [n for n in OPTIMIZERS.names() if OPTIMIZERS.meta(n).get("ensemble_exact")]
+        raise ConfigError(f"'optim.name: {name}' is not supported with --ensemble (its step is "
+                          f"not element-wise and linear in the rate, so stacked members would "
+                          f"not train as separate runs); use one of {', '.join(exact)}, or run "
+                          "the seeds as separate processes (--jobs)")
+    return cfg
+
+
+def _finished(seed_dirs: List[str]) -> Optional[List[Dict[str, Any]]]:
+    """The records of a run whose every seed finished, else None."""
+    if not all(os.path.exists(os.path.join(d, "metrics.json")) for d in seed_dirs):
+        return None
+    done = []
+    for d in seed_dirs:
+        with open(os.path.join(d, "metrics.json")) as f:
+            done.append(json.load(f))
+    return done if all(r.get("complete", True) for r in done) else None
+
+
+def _build_members(cfg: dict, seeds: List[int], rd, tset: Dict[str, Any], randomness: str):
+    """The stacked ensemble of the weights separate runs build, and its parameter count."""
+    models = []
+    for s in seeds:
+        L.seed_everything(s, workers=True, verbose=False)
+        models.append(runner.build_model(cfg, rd.dims))
+    if getattr(models[0], "training_loss", None) is not None:
+        raise ConfigError(f"model '{cfg['model']['name']}' owns its loss (training_loss), which "
+                          "the vmapped ensemble does not call; run the seeds as separate "
+                          "processes (--jobs)")
+    num_parameters = R.count_parameters(models[0])
+    ens = SeedEnsemble(models, seeds=seeds, randomness=randomness)
+    ens = ens.double() if tset["double"] else ens.float()
+    return ens.to(tset["device"]), num_parameters
+
+
+def _build_schedules(cfg: dict, task: Task, K: int, max_epochs: int) -> List[_Member]:
+    members = []
+    for _ in range(K):
+        probe = build_optimizer(cfg["optim"], [nn.Parameter(torch.zeros(1))])
+        schedule = build_schedule(cfg["scheduler"], probe, max_epochs, task.higher_is_better)
+        members.append(_Member(probe, schedule,
+                               RunRecorder(task, cfg["task"].get("select_on", "metric"))))
+    return members
+
+
+def _run_ensemble(cfg: dict, seeds: List[int], out_dir: str, resume: bool, quiet: bool,
+                  fold: Optional[int], randomness: str, data_seed: Optional[int],
+                  ckpt_io: BackgroundCheckpointWriter) -> List[Dict[str, Any]]:
+    seeds = [int(s) for s in seeds]
+    cfg = _checked(cfg, seeds, randomness, fold)
+    data_seed = seeds[0] if data_seed is None else int(data_seed)
     tset = _trainer_settings(cfg["trainer"])
     device, max_epochs = tset["device"], tset["max_epochs"]
     exp_dir = os.path.join(out_dir, experiment_name(cfg))
     seed_dirs = [os.path.join(exp_dir, R.run_name(s, fold)) for s in seeds]
     ens_dir = os.path.join(exp_dir, "ensemble" if fold is None else f"ensemble-fold{fold}")
     last = os.path.join(ens_dir, "last.ckpt")
-    if resume and all(os.path.exists(os.path.join(d, "metrics.json")) for d in seed_dirs):
-        done = []
-        for d in seed_dirs:
-            with open(os.path.join(d, "metrics.json")) as f:
-                done.append(json.load(f))
-        if all(r.get("complete", True) for r in done):
-            return done
+    done = _finished(seed_dirs) if resume else None
+    if done is not None:
+        return done
 
-    from graphlab import data as gdata
-    task_name = gdata.info(cfg["data"]["name"]).task
-    if task_name not in GRAPH_TASKS + NODE_TASKS:
-        raise ConfigError(f"--ensemble supports graph-level and node tasks, not {task_name} "
+    from graphlab.data import info as dataset_info
+    from graphlab.tasks import TASKS
+    family = cfg["task"].get("name") or dataset_info(cfg["data"]["name"]).task
+    if not getattr(TASKS.get(family), "supports_ensemble", False):
+        raise ConfigError(f"--ensemble supports graph-level and node tasks, not {family} "
                           f"({cfg['data']['name']}); run the seeds separately (--jobs)")
 
     # -- data: one split and one order for all members (those of data_seed)
-    L.seed_everything(data_seed, workers=True, verbose=False)
-    dataset, info, split, link_data = R.build_data(cfg, data_seed)
-    dims = R.dataset_dims(dataset, info, split)
-    metric = cfg["task"].get("metric", info.metric)
-    extra: Dict[str, Any] = {}
-    if metric == "mae_normalized" and hasattr(R, "target_std"):
-        extra["target_scale"] = R.target_std(dataset, split["train"])
-
-    # -- members: the weights separate runs build
-    models = []
-    for s in seeds:
-        L.seed_everything(s, workers=True, verbose=False)
-        models.append(R.build_model(cfg, dims))
-    num_parameters = R.count_parameters(models[0])
-    ens = SeedEnsemble(models, seeds=seeds, randomness=randomness)
-    del models
-    ens = ens.double() if tset["double"] else ens.float()
-    ens = ens.to(device)
-    tasks = []
-    for _ in seeds:
-        t = GraphTask(_MemberOutput(), info.task, metric, ogb_name=getattr(info, "ogb_name", None),
-                      optim=cfg["optim"], scheduler=cfg["scheduler"],
-                      loss=cfg["task"].get("loss", "auto"), max_epochs=max_epochs,
-                      select_on=cfg["task"].get("select_on", "metric"), **extra)
-        t.log = lambda *a, **k: None  # no Lightning logger attached; history is kept by the task
-        tasks.append(t)
-
-    # -- optimisation: one optimiser over the stacked weights, built by the trainer's code (its
-    # LR is set at every step from the members' schedules); one LR schedule per member
-    conf = GraphTask(ens, info.task, metric, optim=cfg["optim"],
-                     max_epochs=max_epochs).configure_optimizers()
-    opt = conf if isinstance(conf, torch.optim.Optimizer) else conf["optimizer"]
+    rd = runner.prepare(cfg, data_seed)
+    task = rd.task
+    ens, num_parameters = _build_members(cfg, seeds, rd, tset, randomness)
+    K = len(seeds)
+    # one optimiser over the stacked weights (its rate is set at every step from the members'
+    # schedules) and one schedule per member
+    opt = build_optimizer(cfg["optim"], ens.parameters())
     params = list(ens.parameters())
-    probes = []  # (probe optimiser, scheduler or None, interval, monitor) per member
-    for t in tasks:
-        conf = t.configure_optimizers()
-        if isinstance(conf, torch.optim.Optimizer):
-            probes.append((conf, None, "epoch", None))
-            continue
-        spec = conf["lr_scheduler"]
-        spec = spec if isinstance(spec, dict) else {"scheduler": spec}
-        probes.append((conf["optimizer"], spec["scheduler"], spec.get("interval", "epoch"),
-                       spec.get("monitor")))
-
-    dm = GraphDataModule(dataset, split, info.task, batch_size=cfg["data"]["batch_size"],
-                         eval_batch_size=cfg["data"].get("eval_batch_size"),
-                         num_workers=cfg["data"].get("num_workers", 0), seed=data_seed,
-                         link_data=link_data, loader=cfg["data"].get("loader", "auto"),
-                         device=device)
+    members = _build_schedules(cfg, task, K, max_epochs)
+    dm = runner._datamodule(cfg, rd, data_seed, device=device)
     train_loader, val_loaders = dm.train_dataloader(), dm.val_dataloader()
 
     start_epoch, resumed = 0, False
@@ -312,200 +350,165 @@ def _run_ensemble(cfg: dict, seeds: List[int], out_dir: str, resume: bool, quiet
                               f"not {seeds} (data seed {data_seed}); use another --out")
         ens.load_state_dict(st["ensemble"])
         opt.load_state_dict(st["optimizer"])
-        for (popt, sched, _, _), t, ps in zip(probes, tasks, st["members"]):
-            popt.load_state_dict(ps["optimizer"])
-            if sched is not None:
-                sched.load_state_dict(ps["scheduler"])
-            t.on_load_checkpoint(ps)
+        for m, ms in zip(members, st["members"]):
+            m.load_state_dict(ms)
         start_epoch, resumed = int(st["epoch"]), True
-        _set_rng_state(st["rng"])
+        set_rng_state(st["rng"])
     else:
         L.seed_everything(data_seed, workers=True, verbose=False)
 
     graphed = None
     if cfg["task"].get("cuda_graphs"):
-        graphed = _graphed_steps(cfg, info, ens, opt, probes, tasks, tset, params, dataset)
+        graphed = _graphed_steps(cfg, task, ens, opt, members, tset, params, rd.dataset)
     if tset["deterministic"]:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # as Lightning does
         torch.use_deterministic_algorithms(True, warn_only=tset["deterministic"] == "warn")
     dtype_ctx = (lambda: _DefaultDtype(torch.float64)) if tset["double"] else nullcontext
-    K = len(seeds)
-    vmapped_loss = [True]
-
-    def loss_of(out: Tensor, y: Tensor) -> Tensor:
-        """``[K]``: the task's loss of every member (the same GraphTask._loss for all), mapped
-        with vmap (one kernel per op, no per-member sync), else member by member."""
-        if vmapped_loss[0]:
-            try:
-                return torch.func.vmap(tasks[0]._loss, in_dims=(0, None))(out, y)
-            except (RuntimeError, NotImplementedError):
-                vmapped_loss[0] = False
-        return torch.stack([tasks[0]._loss(o, y) for o in out])
-    fake = [SimpleNamespace(sanity_checking=False, world_size=1, current_epoch=0, global_rank=0,
-                            optimizers=[p[0]]) for p in probes]
-    for t, f in zip(tasks, fake):
-        t.trainer = f
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     t_wall = time.perf_counter()
     times = {"train_s": 0.0, "eval_s": 0.0, "checkpoint_s": 0.0}  # this invocation's epochs
     for epoch in range(start_epoch, max_epochs):
-        for f in fake:
-            f.current_epoch = epoch
-        # ---- train
-        ens.train()
-        for t in tasks:
-            t.on_train_epoch_start()
-        if hasattr(getattr(train_loader, "sampler", None), "set_epoch"):
-            train_loader.sampler.set_epoch(epoch)
-        loss_sum = torch.zeros(K, dtype=torch.float64, device=device)
-        n_sum = 0
         t0 = time.perf_counter()
-        for step, batch in enumerate(train_loader):
-            batch = batch.to(device)
-            if tset["double"]:
-                batch = _to_double(batch)
-            if graphed is not None:  # padded static batch, one CUDA-graph replay per step
-                with dtype_ctx():
-                    losses = graphed(batch)
-                loss_sum += losses.double() * int(batch.num_graphs)
-                n_sum += int(batch.num_graphs)
-                for popt, sched, interval, _ in probes:
-                    if sched is not None and interval == "step":
-                        popt.step()
-                        sched.step()
-                continue
-            with dtype_ctx():
-                try:
-                    out = ens(batch)  # [K, ...]
-                except ValueError as e:
-                    if "randomness" in str(e):
-                        raise ConfigError(f"model.dropout > 0 (or another random layer) with "
-                                          f"--ensemble: {e}") from None
-                    raise
-                except (RuntimeError, NotImplementedError) as e:
-                    if "vmap" in str(e) or "atching rule" in str(e):  # not the model's own bug
-                        raise _unsupported_model(cfg["model"]["name"], e) from e
-                    raise
-                if info.task in NODE_TASKS:
-                    m = tasks[0]._node_mask(batch, "train")
-                    losses, n = loss_of(out[:, m], batch.y[m]), int(m.sum())
-                else:
-                    losses, n = loss_of(out, batch.y), int(batch.num_graphs)
-            opt.zero_grad(set_to_none=True)
-            losses.sum().backward()
-            lrs = [p[0].param_groups[0]["lr"] for p in probes]
-            ref = max(lrs)
-            for g in opt.param_groups:
-                g["lr"] = ref
-            clip_and_step(opt, params, tset,
-                          torch.tensor([lr / ref for lr in lrs], device=device)
-                          if ref > 0 and any(lr != ref for lr in lrs) else None)
-            for popt, sched, interval, _ in probes:
-                if sched is not None and interval == "step":
-                    popt.step()  # no gradients: only marks the step for the scheduler
-                    sched.step()
-            loss_sum += losses.detach().double() * n
-            n_sum += n
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        sums, n_sum = _train_epoch(cfg, task, ens, opt, params, members, tset, train_loader,
+                                   graphed, dtype_ctx, epoch)
         dt = time.perf_counter() - t0
-        sums = loss_sum.cpu().tolist()
-        for k, t in enumerate(tasks):
+        for k, m in enumerate(members):
             if not math.isfinite(sums[k]):
                 raise FloatingPointError(f"seed {seeds[k]}: non-finite training loss in epoch "
                                          f"{epoch}: check the inputs for NaN features or lower "
                                          "the learning rate")
-            t._epoch_loss = [sums[k], n_sum]
-            t.train_samples += n_sum
-            t.train_time += dt
-
-        # ---- validate and test (every epoch, as the trainer does); best on validation
+            m.recorder.train_samples += n_sum
+            m.recorder.train_time += dt
         t1 = time.perf_counter()
-        ens.eval()
-        with torch.no_grad(), dtype_ctx():
-            for i, loader in enumerate(val_loaders):
-                for bi, batch in enumerate(loader):
-                    batch = batch.to(device)
-                    if tset["double"]:
-                        batch = _to_double(batch)
-                    out = ens(batch)
-                    for k, t in enumerate(tasks):
-                        t.model.out = out[k]
-                        t.validation_step(batch, bi, i)
-        for t in tasks:
-            t.model.out = None
-            t.on_validation_epoch_end()
-        for (popt, sched, interval, monitor), t in zip(probes, tasks):
-            if sched is None or interval != "epoch":
-                continue
-            popt.step()
-            if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                sched.step(t.plateau_value())
-            else:
-                sched.step()
-        # ---- checkpoint (the whole ensemble; every member's task state)
+        _evaluate(task, ens, members, val_loaders, tset, dtype_ctx)
+        for k, m in enumerate(members):
+            m.recorder.end_epoch(epoch, mean_loss(sums[k], n_sum), float(m.lr))
+            m.step_epoch()
         t2 = time.perf_counter()
         os.makedirs(ens_dir, exist_ok=True)
-        members = []
-        for (popt, sched, _, _), t in zip(probes, tasks):
-            ck: Dict[str, Any] = {"optimizer": popt.state_dict(),
-                                  "scheduler": sched.state_dict() if sched is not None else None}
-            t.on_save_checkpoint(ck)
-            members.append(ck)
         ckpt_io.save({"seeds": seeds, "data_seed": data_seed, "epoch": epoch + 1,
                       "ensemble": ens.state_dict(), "optimizer": opt.state_dict(),
-                      "members": members, "rng": _rng_state()}, last)
+                      "members": [m.state_dict() for m in members], "rng": rng_state()}, last)
         # every member's curve so far, as Lightning's CSV logger keeps it: a run stopped from
         # outside (a deadline, a kill) leaves its per-epoch metrics (scripts/summarize_logs.py)
-        for t, d in zip(tasks, seed_dirs):
-            _write_csv(os.path.join(d, "logs", "metrics.csv"), t.history)
+        for m, d in zip(members, seed_dirs):
+            _write_csv(os.path.join(d, "logs", "metrics.csv"), m.recorder.history)
         t3 = time.perf_counter()
         times["train_s"] += dt
         times["eval_s"] += t2 - t1
         times["checkpoint_s"] += t3 - t2
         if not quiet:
-            vals = [t.history[-1][f"valid_{metric}"] for t in tasks]
-            print(f"ensemble epoch {epoch}: valid {metric} mean {sum(vals) / K:.4f} "
+            vals = [m.recorder.history[-1][f"valid_{task.metric}"] for m in members]
+            print(f"ensemble epoch {epoch}: valid {task.metric} mean {sum(vals) / K:.4f} "
                   f"(min {min(vals):.4f}, max {max(vals):.4f}), {dt:.2f} s train, "
                   f"{t2 - t1:.2f} s eval, {t3 - t2:.2f} s checkpoint")
         if tset["max_time"] is not None and time.perf_counter() - t_wall >= tset["max_time"]:
             break  # time limit, checked at epoch ends: records say complete=false; --resume
     ckpt_io.wait()  # the last checkpoint is on disk before the records are written
     wall = time.perf_counter() - t_wall
+    return _write_records(cfg, task, members, seeds, seed_dirs, fold, max_epochs,
+                          num_parameters, wall, resumed, data_seed, randomness, graphed, times,
+                          last)
 
-    # ---- per-seed outputs, as a separate run writes them
+
+def _train_epoch(cfg, task: Task, ens, opt, params, members: List[_Member], tset, loader,
+                 graphed, dtype_ctx, epoch: int):
+    """One training epoch of every member; returns ``(per-member loss sums, samples)``."""
+    device = tset["device"]
+    ens.train()
+    for m in members:
+        m.schedule.epoch_start(m.probe, epoch)
+    if hasattr(getattr(loader, "sampler", None), "set_epoch"):
+        loader.sampler.set_epoch(epoch)
+    loss_sum = torch.zeros(len(members), dtype=torch.float64, device=device)
+    n_sum = 0
+    for batch in loader:
+        batch = batch.to(device)
+        if tset["double"]:
+            batch = _to_double(batch)
+        if graphed is not None:  # padded static batch, one CUDA-graph replay per step
+            with dtype_ctx():
+                losses = graphed(batch)
+            loss_sum += losses.double() * int(batch.num_graphs)
+            n_sum += int(batch.num_graphs)
+            for m in members:
+                m.step_batch()
+            continue
+        with dtype_ctx():
+            out = _forward(ens, batch, cfg["model"]["name"])
+            losses, n = task.member_losses(out, batch), task.train_samples(batch)
+        opt.zero_grad(set_to_none=True)
+        losses.sum().backward()
+        lrs = [m.lr for m in members]
+        ref = max(lrs)
+        for g in opt.param_groups:
+            g["lr"] = ref
+        clip_and_step(opt, params, tset,
+                      torch.tensor([lr / ref for lr in lrs], device=device)
+                      if ref > 0 and any(lr != ref for lr in lrs) else None)
+        for m in members:
+            m.step_batch()
+        loss_sum += losses.detach().double() * n
+        n_sum += n
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return loss_sum.cpu().tolist(), n_sum
+
+
+def _forward(ens, batch, model_name: str) -> Tensor:
+    """``[K, ...]`` outputs; vmap's refusals become one-line config errors."""
+    try:
+        return ens(batch)
+    except ValueError as e:
+        if "randomness" in str(e):
+            raise ConfigError(f"model.dropout > 0 (or another random layer) with "
+                              f"--ensemble: {e}") from None
+        raise
+    except (RuntimeError, NotImplementedError) as e:
+        if "vmap" in str(e) or "atching rule" in str(e):  # not the model's own bug
+            raise _unsupported_model(model_name, e) from e
+        raise
+
+
+def _evaluate(task: Task, ens, members: List[_Member], loaders, tset, dtype_ctx) -> None:
+    """Validation and test (every epoch, as the trainer does) for every member."""
+    device = tset["device"]
+    ens.eval()
+    with torch.no_grad(), dtype_ctx():
+        for i, loader in enumerate(loaders):
+            split = ("valid", "test")[i]
+            for batch in loader:
+                batch = batch.to(device)
+                if tset["double"]:
+                    batch = _to_double(batch)
+                out = ens(batch)
+                for k, m in enumerate(members):
+                    m.recorder.collect(i, task.eval_outputs(out[k], batch, split))
+
+
+def _write_records(cfg, task, members, seeds, seed_dirs, fold, max_epochs, num_parameters,
+                   wall, resumed, data_seed, randomness, graphed, times, last):
+    """Per-seed outputs, as a separate run writes them."""
     records = []
-    hw, sha, vers, mem = R.hardware(), R.git_sha(), R.versions(), R.peak_memory_mb()
-    for k, (s, t, d) in enumerate(zip(seeds, tasks, seed_dirs)):
-        if t.best is None:
-            raise RuntimeError("training finished without a validation epoch; check max_epochs")
-        parts = {sp: {key[len(sp) + 1:]: v for key, v in t.best.items()
-                      if key.startswith(f"{sp}_{metric}_")} for sp in ("valid", "test")}
-        rec = {
-            "experiment": experiment_name(cfg), "seed": s, "fold": fold,
-            "dataset": cfg["data"]["name"], "model": cfg["model"]["name"], "task": info.task,
-            "metric": metric, "best_epoch": t.best["epoch"], "epochs": len(t.history),
-            "max_epochs": max_epochs, "complete": len(t.history) >= max_epochs,
-            "valid": {metric: t.best[f"valid_{metric}"], **parts["valid"]},
-            "test": {metric: t.best.get(f"test_{metric}"), **parts["test"]},
-            "num_parameters": num_parameters, "history": t.history, "config": cfg,
-            "wall_time_s": wall / K, "hardware": hw, "peak_memory_mb": mem,
-            "throughput": {"train_samples_per_s": t.train_samples / max(t.train_time, 1e-9)},
-            "git_sha": sha, "versions": vers, "resumed": resumed,
-            "ensemble": {"seeds": seeds, "member": k, "data_seed": data_seed,
-                         "randomness": randomness, "wall_time_s": wall,
-                         "cuda_graphs": None if graphed is None else dict(graphed.stats),
-                         "epoch_times_s": {k: round(v, 3) for k, v in times.items()},
-                         "train_samples_per_s": K * t.train_samples / max(t.train_time, 1e-9),
-                         "checkpoint": os.path.relpath(last, d)},
-        }
-        if "target_scale" in extra:
-            rec["target_scale"] = extra["target_scale"].tolist()
+    K = len(seeds)
+    facts = R.run_facts()
+    for k, (s, m, d) in enumerate(zip(seeds, members, seed_dirs)):
+        rec = R.build_record(recorder=m.recorder, task=task, cfg=cfg,
+                             experiment=experiment_name(cfg), seed=s, fold=fold,
+                             max_epochs=max_epochs, num_parameters=num_parameters,
+                             wall_time_s=wall / K, resumed=resumed, facts=facts)
+        rec["ensemble"] = {
+            "seeds": seeds, "member": k, "data_seed": data_seed, "randomness": randomness,
+            "wall_time_s": wall, "cuda_graphs": None if graphed is None else dict(graphed.stats),
+            "epoch_times_s": {key: round(v, 3) for key, v in times.items()},
+            "train_samples_per_s": K * m.recorder.train_samples /
+            max(m.recorder.train_time, 1e-9),
+            "checkpoint": os.path.relpath(last, d)}
         os.makedirs(d, exist_ok=True)
-        if t.best_test_pred is not None:
-            R.atomic_torch_save(t.best_test_pred, os.path.join(d, "test_predictions.pt"))
-        _write_csv(os.path.join(d, "logs", "metrics.csv"), t.history)
+        if m.recorder.best_test_pred is not None:
+            R.atomic_torch_save(m.recorder.best_test_pred, os.path.join(d, "test_predictions.pt"))
+        _write_csv(os.path.join(d, "logs", "metrics.csv"), m.recorder.history)
         R.atomic_write_json(os.path.join(d, "metrics.json"), rec)
         records.append(rec)
     return records
@@ -546,7 +549,7 @@ def padded_ensemble_step(ens: SeedEnsemble, opt: torch.optim.Optimizer, params: 
     return step
 
 
-def _graphed_steps(cfg, info, ens, opt, probes, tasks, tset, params, dataset):
+def _graphed_steps(cfg, task: Task, ens, opt, members: List[_Member], tset, params, dataset):
     """``task.cuda_graphs``: the training step over padded static batches, recorded once per
     bucket as a CUDA graph (graphlab.train.cuda_graphs); refuses what it cannot replay.
 
@@ -564,13 +567,13 @@ def _graphed_steps(cfg, info, ens, opt, probes, tasks, tset, params, dataset):
         raise ConfigError("'task.cuda_graphs' records CUDA graphs and needs a CUDA device "
                           "(set task.cuda_graphs.capture: false to run the padded steps "
                           "eagerly, e.g. on CPU)")
-    if info.task not in GRAPH_TASKS:
-        raise ConfigError(f"'task.cuda_graphs' supports graph-level tasks, not {info.task}")
+    if not task.supports_padding:
+        raise ConfigError(f"'task.cuda_graphs' supports graph-level tasks, not {task.name}")
     try:
-        padded_step = padded_ensemble_step(ens, opt, params, tset, tasks[0]._masked_loss)
+        padded_step = padded_ensemble_step(ens, opt, params, tset, task.masked_loss)
     except ValueError as e:
         raise ConfigError(f"'task.cuda_graphs': {e}; train without cuda_graphs") from None
-    scheduled = any(sched is not None for _, sched, _, _ in probes)
+    scheduled = any(m.schedule.scheduler is not None for m in members)
     if capture:
         try:
             make_capturable(opt)
@@ -578,13 +581,13 @@ def _graphed_steps(cfg, info, ens, opt, probes, tasks, tset, params, dataset):
                 set_tensor_lr(opt, device)
         except ValueError as e:
             raise ConfigError(f"'task.cuda_graphs': {e}") from None
-    ratio = torch.ones(len(probes), dtype=torch.float64, device=device)  # cast per parameter
+    ratio = torch.ones(len(members), dtype=torch.float64, device=device)  # cast per parameter
     lr_state: Dict[str, Any] = {"lrs": None, "scaled": False}
 
     def sync_lrs() -> bool:
         """Set the optimiser's rate from the members' schedules (host side, only on a change);
         True when the members' rates differ (the rescaling variant)."""
-        lrs = [p[0].param_groups[0]["lr"] for p in probes]
+        lrs = [m.lr for m in members]
         if lrs != lr_state["lrs"]:
             ref = max(lrs)
             for g in opt.param_groups:

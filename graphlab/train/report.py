@@ -17,7 +17,7 @@ def write_report(out_dir: str) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from graphlab.train.metrics import summarize
+    from graphlab.tasks.metrics import summarize
 
     exps = sorted({os.path.dirname(os.path.dirname(p))
                    for p in glob.glob(os.path.join(out_dir, "*", "*seed*", "metrics.json"))})

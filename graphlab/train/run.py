@@ -1,60 +1,46 @@
-"""Running experiments: the plain Python API (:func:`fit`) and the config runner behind the CLI.
+"""Running experiments: the in-memory core :func:`train`, the config runner behind the CLI
+(:func:`run_seed`, :func:`run_seeds`) and the plain Python API :func:`fit`.
 
-Each seed writes ``<out>/<experiment>/seed<k>/``: ``metrics.json`` (best-epoch validation and
-test metrics, the per-epoch history, run facts), ``test_predictions.pt``, ``checkpoints/last.ckpt``
-and CSV / TensorBoard logs. ``--seeds N`` adds ``<out>/<experiment>/summary.json`` with the mean
-and unbiased std per metric over seeds 0..N-1 (the OGB leaderboard protocol).
+A run goes through each stage once, in order: ``config.validate`` -> the data pipeline
+(:func:`graphlab.data.pipeline.build_data`) -> the task family (:func:`graphlab.tasks.build_task`,
+its ``prepare`` and ``dims``) -> the model (:func:`build_model`) -> the Lightning module over
+both (:class:`~graphlab.train.task.GraphTask`) -> the metrics record
+(:func:`graphlab.train.records.build_record`).
+
+Each seed run by :func:`run_seed` writes ``<out>/<experiment>/seed<k>/``: ``metrics.json``
+(best-epoch validation and test metrics, the per-epoch history, run facts),
+``test_predictions.pt``, ``checkpoints/last.ckpt`` and CSV / TensorBoard logs. ``--seeds N``
+adds ``<out>/<experiment>/summary.json`` with the mean and unbiased std per metric over seeds
+0..N-1 (the OGB leaderboard protocol). :func:`train` writes nothing unless given ``out_dir``.
 """
 from __future__ import annotations
 
 import contextlib
 import json
 import os
-import platform
-import resource
 import subprocess
 import sys
 import time
-from typing import Any, Dict, List, Optional
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import lightning as L
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
+from graphlab.errors import ConfigError
 from graphlab.registry import MODELS
-from graphlab.train import metrics as M
-from graphlab.train.config import INJECTED_MODEL_ARGS, ConfigError, experiment_name, validate
-from graphlab.train.datamodule import GRAPH_TASKS, LINK_TASKS, GraphDataModule
+from graphlab.schema import signature_schema
+from graphlab.tasks import INJECTED_MODEL_ARGS, Task, build_task
+from graphlab.train import records as R
+from graphlab.train.config import (check_matmul_precision, experiment_name, validate,
+                                   validate_sections)
+from graphlab.train.datamodule import GraphDataModule
 from graphlab.train.task import GraphTask
 
-#: fields of metrics.json that describe the run rather than its results (they vary run to run)
-RUN_FIELDS = ("wall_time_s", "hardware", "peak_memory_mb", "throughput", "git_sha", "versions",
-              "resumed", "ensemble")
-
-
-# --------------------------------------------------------------------------- small utilities
-def atomic_write_bytes(path: str, payload: bytes) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(payload)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def atomic_write_json(path: str, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
-
-
-def atomic_torch_save(obj: Any, path: str) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+#: fields of metrics.json that describe the run rather than its results
+RUN_FIELDS = R.RUN_FIELDS
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -63,7 +49,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
     def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
         os.makedirs(os.path.dirname(str(path)) or ".", exist_ok=True)
-        atomic_torch_save(checkpoint, str(path))
+        R.atomic_torch_save(checkpoint, str(path))
 
 
 class _Timer(Callback):
@@ -77,195 +63,256 @@ class _Timer(Callback):
         self._t0 = None
 
 
-def git_sha() -> Optional[str]:
-    """The commit that ran (``$GRAPHLAB_GIT_SHA`` where the checkout has no ``.git``)."""
-    if os.environ.get("GRAPHLAB_GIT_SHA"):
-        return os.environ["GRAPHLAB_GIT_SHA"]
-    here = os.path.dirname(os.path.abspath(__file__))
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
-                             text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        return (sha + ("+dirty" if dirty else "")) or None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def hardware() -> str:
-    if torch.cuda.is_available():
-        return f"{torch.cuda.get_device_name(0)} x{torch.cuda.device_count()}"
-    return f"CPU {platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
-
-
-def versions() -> Dict[str, str]:
-    import lightning
-    import torch_geometric
-    out = {"python": platform.python_version(), "torch": torch.__version__,
-           "torch_geometric": torch_geometric.__version__, "lightning": lightning.__version__}
-    try:
-        import ogb
-        out["ogb"] = ogb.__version__
-    except ImportError:
-        pass
-    import graphlab
-    out["graphlab"] = graphlab.__version__
-    return out
-
-
-def peak_memory_mb() -> float:
-    if torch.cuda.is_available():
-        return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-
-
-def count_parameters(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 # --------------------------------------------------------------------------- building blocks
-def build_transforms(specs: list):
-    """``[NormalizeFeatures, {name: AddRandomWalkPE, walk_length: 8}]`` -> a PyG ``Compose``.
+@dataclass
+class RunData:
+    """The data side of a run: the dataset, its facts, the split, the task family prepared on
+    them and the model arguments they inject."""
 
-    Names resolve in :mod:`graphlab.transforms` first, then :mod:`torch_geometric.transforms`."""
-    if not specs:
-        return None
-    import torch_geometric.transforms as T
-
-    import graphlab.transforms as GT
-    from graphlab.train.config import ConfigError
-    out = []
-    for spec in specs:
-        spec = {"name": spec} if isinstance(spec, str) else dict(spec)
-        name = spec.pop("name", None)
-        cls = getattr(GT, str(name), None) or getattr(T, str(name), None)
-        if cls is None or not isinstance(cls, type):
-            raise ConfigError(f"'data.transforms': unknown transform {name!r}; use a class name "
-                              "from graphlab.transforms or torch_geometric.transforms")
-        try:
-            out.append(cls(**spec))
-        except TypeError as e:
-            raise ConfigError(f"'data.transforms': {name}: {e}") from None
-    return T.Compose(out)
+    dataset: Any
+    info: Any
+    split: Any
+    task: Task
+    dims: Dict[str, Any]
 
 
-def build_data(cfg: dict, seed: int):
-    """Dataset, its info record, the split and (for link tasks) the split graphs."""
-    from graphlab import data as gdata
-    dcfg = cfg["data"]
-    info = gdata.info(dcfg["name"])
-    pre_transform, transform = None, build_transforms(dcfg.get("transforms", []))
-    if dcfg.get("pe"):
-        # Positional encodings are computed once and stored with the processed dataset, or,
-        # with ``on_the_fly: true``, when a graph is loaded (bounded memory for RRWP pairs).
-        import torch_geometric.transforms as T
-
-        from graphlab.nn.pe import pe_transform
-        pe = dict(dcfg["pe"])
-        on_the_fly = bool(pe.pop("on_the_fly", False))
-        pe_t = pe_transform(pe.pop("name"), **pe)
-        if on_the_fly and pe_t is not None:
-            transform = T.Compose([pe_t, transform]) if transform is not None else pe_t
-        else:
-            pre_transform = pe_t
-    dataset = gdata.load(dcfg["name"], root=dcfg.get("root"), pre_transform=pre_transform,
-                         transform=transform, **dcfg.get("opts", {}))
-    stored = getattr(dataset, "_data", None)
-    x = getattr(stored, "x", None) if stored is not None and not hasattr(stored, "node_types") \
-        else None
-    if isinstance(x, torch.Tensor) and x.is_floating_point() and not torch.isfinite(x).all():
-        bad = int((~torch.isfinite(x)).any(-1).sum()) if x.dim() > 1 else int((~torch.isfinite(x)).sum())
-        raise gdata.DataError(f"{dcfg['name']}: {bad} node(s) have NaN/inf features; clean the "
-                              "raw data or impute them with a transform before training")
-    split_seed = dcfg.get("split_seed")
-    split = gdata.get_split(dcfg["name"], dataset, seed=seed if split_seed is None else split_seed,
-                            fold=dcfg.get("fold", 0))
-    link_data = None
-    if info.task in LINK_TASKS:
-        link_data = split if isinstance(split, dict) and "train" in split and \
-            hasattr(split["train"], "edge_index") else None
-    return dataset, info, split, link_data
-
-
-def dataset_dims(dataset, info, split=None) -> Dict[str, Any]:
-    """The model arguments that come from the dataset (see the model contract)."""
-    if info.task == "recommendation":  # user/item embeddings: the sizes are the inputs
-        nu, ni = int(split["num_users"]), int(split["num_items"])
-        return {"num_users": nu, "num_items": ni, "in_channels": nu + ni, "out_channels": 1,
-                "edge_dim": None, "node_encoder": "embedding", "edge_encoder": "linear",
-                "task_level": "node"}
-    data0 = dataset[0] if len(dataset) else None
-    in_channels = int(getattr(dataset, "num_node_features", 0) or 0)
-    if info.task in ("node_classification", "graph_classification"):
-        out = int(dataset.num_classes)
-    elif info.task == "graph_multilabel":
-        out = int(getattr(dataset, "num_tasks", 0) or data0.y.view(1, -1).size(1))
-    elif info.task == "graph_regression":
-        out = int(data0.y.view(1, -1).size(1)) if data0 is not None and data0.y is not None else 1
-    elif info.task == "node_regression":  # y [n, T] per graph
-        out = int(data0.y.view(data0.y.size(0), -1).size(1)) if data0 is not None else 1
-    else:
-        out = None
-    edge_dim = None
-    if info.edge_encoder is not None and data0 is not None and \
-            getattr(data0, "edge_attr", None) is not None:
-        edge_dim = int(data0.edge_attr.view(data0.edge_attr.size(0), -1).size(1))
-        if info.edge_encoder == "embedding":  # categories: the vocabulary size
-            edge_dim = int(getattr(dataset, "_data", data0).edge_attr.max()) + 1
-    if info.node_encoder == "embedding":
-        in_channels = int(getattr(dataset, "num_node_types", 0) or
-                          int(dataset._data.x.max()) + 1)
-    return {"in_channels": in_channels, "out_channels": out, "edge_dim": edge_dim,
-            "node_encoder": info.node_encoder, "edge_encoder": info.edge_encoder or "linear",
-            "task_level": "graph" if info.task in GRAPH_TASKS else "node"}
-
-
-def target_std(dataset, train_index) -> torch.Tensor:
-    """Per-target standard deviation (unbiased) of ``y`` over the training graphs' nodes
-    (``mae_normalized``'s scale). Read from the stored tensors, without the loader transform;
-    a constant target gets scale 1 (its normalised MAE is then its plain MAE)."""
-    idx = torch.as_tensor(train_index).view(-1)
-    if idx.dtype == torch.bool:
-        idx = idx.nonzero().view(-1)
-    ys = [dataset.get(int(i)).y for i in idx] if len(dataset) > 1 else \
-        [dataset.get(0).y[idx.long()]]
-    y = torch.cat([t.view(t.size(0), -1) for t in ys]).double()
-    if y.size(0) < 2:
-        raise ValueError("mae_normalized needs at least 2 training targets to estimate a std")
-    std = y.std(0)
-    return torch.where(std > 0, std, torch.ones_like(std))
+def prepare(cfg: dict, data_seed: int) -> RunData:
+    """Data pipeline, then the task family on it (``prepare``, ``dims``)."""
+    from graphlab.data.pipeline import build_data
+    L.seed_everything(data_seed, workers=True, verbose=False)
+    dataset, info, split = build_data(cfg["data"], data_seed)
+    task = build_task(cfg["task"], info)
+    task.prepare(dataset, info, split)
+    return RunData(dataset, info, split, task, task.dims(dataset, info, split))
 
 
 def build_model(cfg: dict, dims: Dict[str, Any]) -> torch.nn.Module:
+    """``MODELS[model.name](**injected, **model)``: the injected arguments the constructor
+    accepts, then the config's (an ``out_channels`` of ``None``, embeddings for link
+    prediction, becomes the model's ``hidden_channels``, else 64)."""
     mcfg = dict(cfg["model"])
     cls = MODELS.get(mcfg.pop("name"))
-    from graphlab.train.config import signature_schema
     accepted = signature_schema(cls)
     kwargs = {k: v for k, v in dims.items() if k in accepted and k in INJECTED_MODEL_ARGS}
-    if dims["out_channels"] is None:  # link prediction: the model outputs node embeddings
-        kwargs["out_channels"] = int(cfg["task"].get("embed_dim", mcfg.get("hidden_channels", 64)))
+    if dims["out_channels"] is None:
+        kwargs["out_channels"] = int(mcfg.get("hidden_channels", 64))
     if "edge_dim" in kwargs and kwargs["edge_dim"] is None:
         kwargs.pop("edge_dim")
     return cls(**kwargs, **mcfg)
-
-
-# --------------------------------------------------------------------------- running
-def run_name(seed: int, fold: Optional[int] = None) -> str:
-    """``seed<k>``, or ``fold<f>-seed<k>`` for cross-validation runs."""
-    return f"seed{seed}" if fold is None else f"fold{fold}-seed{seed}"
 
 
 def matmul_precision(cfg: dict):
     """Applies ``task.matmul_precision`` (:func:`torch.set_float32_matmul_precision`) for the
     duration of a run and restores the previous setting afterwards."""
     from graphlab.nn.checks import float32_matmul_precision
-    from graphlab.train.config import check_matmul_precision
     want = (cfg.get("task") or {}).get("matmul_precision")
     if want is None:
         return contextlib.nullcontext()
     return float32_matmul_precision(check_matmul_precision(want))
 
 
+def _trainer_settings(cfg: dict, task: Task, quiet: bool, strategy) -> Dict[str, Any]:
+    tcfg = {k: v for k, v in cfg["trainer"].items() if k != "strategy"}
+    tcfg.setdefault("max_epochs", 100)
+    tcfg.setdefault("deterministic", "warn")
+    tcfg.setdefault("num_sanity_val_steps", 0)
+    tcfg.setdefault("enable_progress_bar", not quiet)
+    tcfg.setdefault("enable_model_summary", False)
+    if task.level != "graph":
+        tcfg.setdefault("log_every_n_steps", 1)
+    if task.eval_needs_grad:
+        tcfg["inference_mode"] = False
+    if strategy.owns_steps:  # the strategy clips (Lightning refuses to under manual steps)
+        tcfg.pop("gradient_clip_val", None)
+        tcfg.pop("gradient_clip_algorithm", None)
+    return tcfg
+
+
+def _module(cfg: dict, model, task: Task, max_epochs: int, strategy) -> GraphTask:
+    clip = (cfg["trainer"].get("gradient_clip_val"),
+            cfg["trainer"].get("gradient_clip_algorithm")) if strategy.owns_steps else None
+    return GraphTask(model, task, optim=cfg["optim"], scheduler=cfg["scheduler"],
+                     max_epochs=max_epochs, select_on=cfg["task"].get("select_on", "metric"),
+                     strategy=strategy, clip=clip)
+
+
+def _datamodule(cfg: dict, rd: RunData, data_seed: int, device=None) -> GraphDataModule:
+    d = cfg["data"]
+    return GraphDataModule(rd.dataset, rd.split, rd.task, batch_size=d["batch_size"],
+                           eval_batch_size=d.get("eval_batch_size"),
+                           num_workers=d.get("num_workers", 0), seed=data_seed,
+                           loader=d.get("loader", "auto"), device=device)
+
+
+def _compile(cfg: dict, model) -> None:
+    compile_cfg = cfg["task"].get("compile", False)
+    if compile_cfg:  # in place (nn.Module.compile): state_dict keys and checkpoints unchanged
+        model.compile(**({} if compile_cfg is True else dict(compile_cfg)))
+
+
+# --------------------------------------------------------------------------- the core
+def train(model: Optional[torch.nn.Module], data: Union[str, Any], cfg: Mapping[str, Any], *,
+          seed: int = 0, split: Optional[Mapping[str, Any]] = None,
+          out_dir: Optional[str] = None) -> Dict[str, Any]:
+    """Train in memory and return the metrics record; nothing is written unless ``out_dir``.
+
+    Args:
+        model: a built model, or ``None`` to build ``cfg['model']`` with the injected
+            dimensions.
+        data: a registered dataset's name, or in-memory data: a PyG dataset, a list of
+            ``Data`` objects or one ``Data`` (transductive: its ``train_mask`` /
+            ``val_mask`` (or ``valid_mask``) / ``test_mask`` are the split).
+        cfg: the config sections ``optim``, ``scheduler``, ``trainer``, ``task`` (and
+            ``model`` when ``model`` is ``None``; ``data`` options for a registered dataset).
+            For in-memory data ``task.name`` and ``task.metric`` say what to train.
+        seed: seeds the model's initialisation (when built here), the data order and dropout.
+        split: for in-memory datasets of several graphs, ``{'train', 'valid', 'test'}``
+            index tensors.
+        out_dir: where to write checkpoints and logs (``None``: nowhere).
+
+    The fixed cost per call is measured by ``scripts/bench_train_overhead.py``.
+    """
+    cfg = _training_config(cfg, data)
+    with matmul_precision(cfg):
+        L.seed_everything(seed, workers=True, verbose=False)
+        rd = _in_memory(cfg, data, split, seed) if not isinstance(data, str) else \
+            prepare(cfg, seed)
+        L.seed_everything(seed, workers=True, verbose=False)
+        if model is None:
+            model = build_model(cfg, rd.dims)
+        record, _ = _fit(cfg, rd, model, seed=seed, data_seed=seed, seed_dir=out_dir,
+                         quiet=True)
+        return record
+
+
+def _training_config(cfg: Mapping[str, Any], data) -> dict:
+    cfg = {k: (dict(v) if isinstance(v, dict) else v) for k, v in dict(cfg).items()}
+    if isinstance(data, str):
+        cfg["data"] = {**cfg.get("data", {}), "name": data}
+        return validate(cfg) if "model" in cfg else validate_sections(cfg)
+    return validate_sections(cfg, in_memory=True)
+
+
+def _in_memory(cfg: dict, data, split, seed: int) -> RunData:
+    from graphlab.data.catalog import DatasetInfo
+    from torch_geometric.data import Data
+    tcfg = cfg["task"]
+    if not tcfg.get("name") or not tcfg.get("metric"):
+        raise ConfigError("training on in-memory data needs 'task.name' (e.g. "
+                          "node_classification) and 'task.metric' (e.g. accuracy)")
+    dataset = [data] if isinstance(data, Data) else data
+    if split is None:
+        if len(dataset) != 1:
+            raise ConfigError("in-memory data of several graphs needs split={'train', 'valid', "
+                              "'test'} (graph indices)")
+        g = dataset[0]
+        masks = {"train": getattr(g, "train_mask", None),
+                 "valid": getattr(g, "val_mask", getattr(g, "valid_mask", None)),
+                 "test": getattr(g, "test_mask", None)}
+        if any(m is None for m in masks.values()):
+            raise ConfigError("a single in-memory graph needs train_mask, val_mask (or "
+                              "valid_mask) and test_mask")
+        split = masks
+    first = dataset[0]
+    has_edges = getattr(first, "edge_attr", None) is not None
+    info = DatasetInfo(name=cfg["data"]["name"], task=tcfg["name"], metric=tcfg["metric"],
+                       higher_is_better=True, ogb_name=None, node_encoder="linear",
+                       edge_encoder="linear" if has_edges else None, protocol="fixed",
+                       source="in-memory data", mirror_subdir=None)
+    if not hasattr(dataset, "num_node_features"):
+        dataset = _ListDataset(dataset)
+    task = build_task(tcfg, info)
+    task.prepare(dataset, info, split)
+    return RunData(dataset, info, split, task, task.dims(dataset, info, split))
+
+
+class _ListDataset(torch.utils.data.Dataset):
+    """A list of ``Data`` with what the task families read of a PyG dataset."""
+
+    def __init__(self, graphs: Sequence[Any]):
+        self.graphs = list(graphs)
+
+    def __len__(self) -> int:
+        return len(self.graphs)
+
+    def __getitem__(self, i: int):
+        return self.graphs[i].clone() if hasattr(self.graphs[i], "clone") else self.graphs[i]
+
+    def get(self, i: int):
+        return self.graphs[i]
+
+    @property
+    def num_node_features(self) -> int:
+        x = getattr(self.graphs[0], "x", None)
+        return 0 if x is None else int(x.view(x.size(0), -1).size(1))
+
+    @property
+    def num_classes(self) -> int:
+        ys = torch.cat([g.y.view(-1) for g in self.graphs])
+        return int(ys.max()) + 1
+
+
+def _fit(cfg: dict, rd: RunData, model, *, seed: int, data_seed: int,
+         seed_dir: Optional[str], quiet: bool, resume: bool = False,
+         fold: Optional[int] = None, experiment: Optional[str] = None):
+    """One Lightning run: ``(record, best test predictions)`` (``({}, None)`` on ranks other
+    than 0); with ``seed_dir`` it writes checkpoints and logs there."""
+    from graphlab.distributed import resolve
+    if cfg["task"].get("cuda_graphs"):
+        raise ConfigError("'task.cuda_graphs' is implemented by the ensemble runner: add "
+                          "--ensemble (also for a single seed: --seeds 1 --ensemble)")
+    strategy = resolve(cfg["trainer"].get("strategy"))
+    _compile(cfg, model)
+    tcfg = _trainer_settings(cfg, rd.task, quiet, strategy)
+    module = _module(cfg, model, rd.task, tcfg["max_epochs"], strategy)
+    dm = _datamodule(cfg, rd, data_seed)
+    resumed, ckpt_path = False, None
+    if seed_dir is not None:
+        ckpt_dir = os.path.join(seed_dir, "checkpoints")
+        last = os.path.join(ckpt_dir, "last.ckpt")
+        resumed = bool(resume and os.path.exists(last))
+        ckpt_path = last if resumed else None
+        extra = dict(default_root_dir=seed_dir, logger=_loggers(cfg, seed_dir, seed),
+                     callbacks=[ModelCheckpoint(dirpath=ckpt_dir, filename="last",
+                                                save_last=False, save_top_k=1, every_n_epochs=1,
+                                                save_on_train_epoch_end=False,
+                                                enable_version_counter=False), _Timer()],
+                     plugins=[AtomicCheckpointIO()])
+    else:
+        extra = dict(logger=False, enable_checkpointing=False, callbacks=[_Timer()])
+    trainer = L.Trainer(strategy=strategy.lightning_strategy(), **extra, **tcfg)
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    t0 = time.perf_counter()
+    trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
+    wall = time.perf_counter() - t0
+    if trainer.global_rank != 0:
+        return {}, None
+    record = R.build_record(recorder=module.recorder, task=rd.task, cfg=cfg,
+                            experiment=experiment or experiment_name(cfg), seed=seed, fold=fold,
+                            max_epochs=tcfg["max_epochs"],
+                            num_parameters=R.count_parameters(model), wall_time_s=wall,
+                            resumed=resumed)
+    return record, module.best_test_pred
+
+
+def _loggers(cfg: dict, seed_dir: str, seed: int) -> list:
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+    loggers = [CSVLogger(seed_dir, name="logs", version=""),
+               TensorBoardLogger(seed_dir, name="tb", version="")]
+    if cfg.get("wandb") is not None:  # optional: needs `pip install graphlab[wandb]`
+        try:
+            import wandb  # noqa: F401
+        except ImportError:
+            raise RuntimeError("the config has a 'wandb' section but wandb is not installed: "
+                               "pip install 'graphlab[wandb]'") from None
+        from lightning.pytorch.loggers import WandbLogger
+        loggers.append(WandbLogger(save_dir=seed_dir, **{"name": f"{experiment_name(cfg)}-s{seed}",
+                                                         **cfg["wandb"]}))
+    return loggers
+
+
+# --------------------------------------------------------------------------- config runner
 def run_seed(cfg: dict, seed: int, out_dir: str, resume: bool = False,
              quiet: bool = False, fold: Optional[int] = None,
              data_seed: Optional[int] = None) -> Dict[str, Any]:
@@ -284,126 +331,25 @@ def _run_seed(cfg: dict, seed: int, out_dir: str, resume: bool, quiet: bool,
     if fold is not None:
         cfg = {**cfg, "data": {**cfg["data"], "fold": fold}}
     cfg = validate(cfg)
-    exp_dir = os.path.join(out_dir, experiment_name(cfg))
-    seed_dir = os.path.join(exp_dir, run_name(seed, fold))
+    seed_dir = os.path.join(out_dir, experiment_name(cfg), R.run_name(seed, fold))
     metrics_path = os.path.join(seed_dir, "metrics.json")
-    ckpt_dir = os.path.join(seed_dir, "checkpoints")
-    last = os.path.join(ckpt_dir, "last.ckpt")
     if resume and os.path.exists(metrics_path):
         with open(metrics_path) as f:
             done = json.load(f)
         if done.get("complete", True):
             return done  # finished seeds are skipped; time-limited ones continue
     os.makedirs(seed_dir, exist_ok=True)
-
-    L.seed_everything(data_seed, workers=True, verbose=False)
-    dataset, info, split, link_data = build_data(cfg, data_seed)
-    dims = dataset_dims(dataset, info, split)
-    rec_data = None
-    if info.task == "recommendation":
-        from graphlab.train.ranking import bipartite_graph
-        rec_data = {k: split[k] for k in ("train", "valid", "test", "num_users", "num_items")}
-        rec_data["graph"] = bipartite_graph(split["train"], split["num_users"], split["num_items"])
+    rd = prepare(cfg, data_seed)
     L.seed_everything(seed, workers=True, verbose=False)  # model init independent of data prep
-    model = build_model(cfg, dims)
-    if cfg["task"].get("cuda_graphs"):
-        raise ConfigError("'task.cuda_graphs' is implemented by the ensemble runner: add "
-                          "--ensemble (also for a single seed: --seeds 1 --ensemble)")
-    compile_cfg = cfg["task"].get("compile", False)
-    if compile_cfg:  # in place (nn.Module.compile): state_dict keys and checkpoints unchanged
-        model.compile(**({} if compile_cfg is True else dict(compile_cfg)))
-    tcfg = dict(cfg["trainer"])
-    tcfg.setdefault("max_epochs", 100)
-    tcfg.setdefault("deterministic", "warn")
-    tcfg.setdefault("num_sanity_val_steps", 0)
-    tcfg.setdefault("enable_progress_bar", not quiet)
-    tcfg.setdefault("enable_model_summary", False)
-    if info.task not in GRAPH_TASKS:
-        tcfg.setdefault("log_every_n_steps", 1)
-    metric = cfg["task"].get("metric", info.metric)
-    scale = target_std(dataset, split["train"]) if metric == "mae_normalized" else None
-    task = GraphTask(model, info.task, metric, ogb_name=getattr(info, "ogb_name", None),
-                     optim=cfg["optim"], scheduler=cfg["scheduler"],
-                     loss=cfg["task"].get("loss", "auto"), max_epochs=tcfg["max_epochs"],
-                     rec_data=rec_data, target_scale=scale,
-                     select_on=cfg["task"].get("select_on", "metric"))
-    dm = GraphDataModule(dataset, split, info.task, batch_size=cfg["data"]["batch_size"],
-                         eval_batch_size=cfg["data"].get("eval_batch_size"),
-                         num_workers=cfg["data"].get("num_workers", 0), seed=data_seed,
-                         link_data=link_data, loader=cfg["data"].get("loader", "auto"))
-    loggers = [CSVLogger(seed_dir, name="logs", version=""),
-               TensorBoardLogger(seed_dir, name="tb", version="")]
-    if cfg.get("wandb") is not None:  # optional: needs `pip install graphlab[wandb]`
-        try:
-            import wandb  # noqa: F401
-        except ImportError:
-            raise RuntimeError("the config has a 'wandb' section but wandb is not installed: "
-                               "pip install 'graphlab[wandb]'") from None
-        from lightning.pytorch.loggers import WandbLogger
-        loggers.append(WandbLogger(save_dir=seed_dir, **{"name": f"{experiment_name(cfg)}-s{seed}",
-                                                         **cfg["wandb"]}))
-    ckpt = ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_last=False, save_top_k=1,
-                           every_n_epochs=1, save_on_train_epoch_end=False, enable_version_counter=False)
-    trainer = L.Trainer(default_root_dir=seed_dir, logger=loggers,
-                        callbacks=[ckpt, _Timer()], plugins=[AtomicCheckpointIO()], **tcfg)
-    resumed = bool(resume and os.path.exists(last))
-    if torch.cuda.is_available():
-        torch.cuda.reset_peak_memory_stats()
-    t0 = time.perf_counter()
-    trainer.fit(task, datamodule=dm, ckpt_path=last if resumed else None)
-    wall = time.perf_counter() - t0
-    if trainer.global_rank != 0:
-        return {}
-    if task.best is None:
-        raise RuntimeError("training finished without a validation epoch; check trainer settings")
-
-    record = {
-        "experiment": experiment_name(cfg), "seed": seed, "fold": fold,
-        "dataset": cfg["data"]["name"],
-        "model": cfg["model"]["name"], "task": info.task, "metric": metric,
-        "best_epoch": task.best["epoch"], "epochs": len(task.history),
-        "max_epochs": tcfg["max_epochs"], "complete": len(task.history) >= tcfg["max_epochs"],
-        "valid": {metric: task.best[f"valid_{metric}"], **_parts(task.best, "valid", metric)},
-        "test": {metric: task.best.get(f"test_{metric}"), **_parts(task.best, "test", metric)},
-        "num_parameters": count_parameters(model), "history": task.history, "config": cfg,
-        "wall_time_s": wall, "hardware": hardware(), "peak_memory_mb": peak_memory_mb(),
-        "throughput": {"train_samples_per_s": task.train_samples / max(task.train_time, 1e-9)},
-        "git_sha": git_sha(), "versions": versions(), "resumed": resumed,
-    }
-    if scale is not None:
-        record["target_scale"] = scale.tolist()
-    if task.best_test_pred is not None:
-        atomic_torch_save(task.best_test_pred, os.path.join(seed_dir, "test_predictions.pt"))
-    atomic_write_json(metrics_path, record)
+    model = build_model(cfg, rd.dims)
+    record, best_test_pred = _fit(cfg, rd, model, seed=seed, data_seed=data_seed,
+                                  seed_dir=seed_dir, quiet=quiet, resume=resume, fold=fold)
+    if not record:
+        return record
+    if best_test_pred is not None:
+        R.atomic_torch_save(best_test_pred, os.path.join(seed_dir, "test_predictions.pt"))
+    R.atomic_write_json(metrics_path, record)
     return record
-
-
-def _parts(best: Dict[str, Any], split: str, metric: str) -> Dict[str, float]:
-    """Per-target parts of the metric at the best epoch (``mae_normalized_t0`` ...)."""
-    pre = f"{split}_{metric}_"
-    return {k[len(split) + 1:]: v for k, v in best.items() if k.startswith(pre)}
-
-
-def summarize_seeds(records: List[Dict[str, Any]]) -> Dict[str, Any]:
-    vals: Dict[str, list] = {}
-    for r in records:
-        for split in ("valid", "test"):
-            for k, v in r[split].items():
-                if v is not None:
-                    vals.setdefault(f"{split}_{k}", []).append(v)
-    return {"experiment": records[0]["experiment"], "seeds": [r["seed"] for r in records],
-            "folds": [r.get("fold") for r in records],
-            "num_parameters": records[0]["num_parameters"], "metrics": M.summarize(vals),
-            "hardware": records[0]["hardware"], "git_sha": records[0]["git_sha"],
-            "wall_time_s": sum(r["wall_time_s"] for r in records)}
-
-
-def format_summary(summary: Dict[str, Any]) -> str:
-    lines = [f"| experiment | seeds | params | metric | mean ± std |", "|---|---|---|---|---|"]
-    for k, v in summary["metrics"].items():
-        lines.append(f"| {summary['experiment']} | {v['n']} | {summary['num_parameters']:,} | {k} | "
-                     f"{v['mean']:.4f} ± {v['std']:.4f} |")
-    return "\n".join(lines)
 
 
 def run_seeds(cfg: dict, seeds: List[int], out_dir: str, resume: bool = False, jobs: int = 1,
@@ -417,66 +363,81 @@ def run_seeds(cfg: dict, seeds: List[int], out_dir: str, resume: bool = False, j
     if jobs > 1:
         if config_path is None:
             raise ValueError("parallel seeds need the config path (they run as CLI processes)")
-        pending = list(runs)
-        procs: List[subprocess.Popen] = []
-        failed = []
-        while pending or procs:
-            while pending and len(procs) < jobs:
-                s, fold = pending.pop(0)
-                cmd = [sys.executable, "-m", "graphlab.train.cli", "train", config_path,
-                       *(overrides or []), "--seed", str(s), "--out", out_dir, "--quiet"]
-                if fold is not None:
-                    cmd += ["--fold", str(fold)]
-                if resume:
-                    cmd.append("--resume")
-                os.makedirs(os.path.join(exp_dir, run_name(s, fold)), exist_ok=True)
-                log = open(os.path.join(exp_dir, run_name(s, fold), "stdout.log"), "ab")
-                # Share the CPU cores between the seed processes instead of oversubscribing
-                # them (OpenMP threads spinning against each other slow everything down).
-                env = dict(os.environ)
-                env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))
-                ngpu = torch.cuda.device_count()
-                if ngpu > 1 and "CUDA_VISIBLE_DEVICES" not in os.environ:
-                    env["CUDA_VISIBLE_DEVICES"] = str(s % ngpu)  # spread seeds over GPUs
-                procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env))
-            time.sleep(0.5)
-            for p in list(procs):
-                if p.poll() is not None:
-                    procs.remove(p)
-                    if p.returncode != 0:
-                        failed.append(p.args)
-        if failed:
-            raise RuntimeError(f"{len(failed)} seed process(es) failed; see seed*/stdout.log in {exp_dir}")
+        _run_processes(runs, jobs, config_path, overrides, out_dir, exp_dir, resume)
         records = []
         for s, fold in runs:
-            with open(os.path.join(exp_dir, run_name(s, fold), "metrics.json")) as f:
+            with open(os.path.join(exp_dir, R.run_name(s, fold), "metrics.json")) as f:
                 records.append(json.load(f))
     else:
         records = [run_seed(cfg, s, out_dir, resume=resume, quiet=quiet, fold=fold)
                    for s, fold in runs]
-    summary = summarize_seeds(records)
-    atomic_write_json(os.path.join(exp_dir, "summary.json"), summary)
+    summary = R.summarize_seeds(records)
+    R.atomic_write_json(os.path.join(exp_dir, "summary.json"), summary)
     return summary
+
+
+def _run_processes(runs, jobs: int, config_path: str, overrides, out_dir: str, exp_dir: str,
+                   resume: bool) -> None:
+    pending = list(runs)
+    procs: List[subprocess.Popen] = []
+    failed = []
+    while pending or procs:
+        while pending and len(procs) < jobs:
+            s, fold = pending.pop(0)
+            cmd = [sys.executable, "-m", "graphlab.train.cli", "train", config_path,
+                   *(overrides or []), "--seed", str(s), "--out", out_dir, "--quiet"]
+            if fold is not None:
+                cmd += ["--fold", str(fold)]
+            if resume:
+                cmd.append("--resume")
+            os.makedirs(os.path.join(exp_dir, R.run_name(s, fold)), exist_ok=True)
+            log = open(os.path.join(exp_dir, R.run_name(s, fold), "stdout.log"), "ab")
+            # Share the CPU cores between the seed processes instead of oversubscribing
+            # them (OpenMP threads spinning against each other slow everything down).
+            env = dict(os.environ)
+            env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))
+            ngpu = torch.cuda.device_count()
+            if ngpu > 1 and "CUDA_VISIBLE_DEVICES" not in os.environ:
+                env["CUDA_VISIBLE_DEVICES"] = str(s % ngpu)  # spread seeds over GPUs
+            procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env))
+        time.sleep(0.5)
+        for p in list(procs):
+            if p.poll() is not None:
+                procs.remove(p)
+                if p.returncode != 0:
+                    failed.append(p.args)
+    if failed:
+        raise RuntimeError(f"{len(failed)} seed process(es) failed; see seed*/stdout.log in "
+                           f"{exp_dir}")
 
 
 def fit(model: torch.nn.Module, dataset: str, *, seed: int = 0, out_dir: str = "runs",
         experiment: Optional[str] = None, optim: Optional[dict] = None,
         scheduler: Optional[dict] = None, trainer: Optional[dict] = None,
-        data: Optional[dict] = None, resume: bool = False) -> Dict[str, Any]:
-    """Plain Python API: train an already-built model on a registry dataset, no YAML.
+        data: Optional[dict] = None, task: Optional[dict] = None,
+        resume: bool = False) -> Dict[str, Any]:
+    """Plain Python API: train an already-built model on a registry dataset, no YAML; writes
+    ``<out_dir>/<experiment>/seed<k>/`` as ``graphlab train`` does.
 
     >>> from graphlab.models import GCN
     >>> from graphlab.train import fit
     >>> rec = fit(GCN(1433, 7), "Cora", trainer={"max_epochs": 200})
     """
-    from graphlab.registry import MODELS
-    name = f"_fit_{type(model).__name__.lower()}_{id(model)}"
-    MODELS._items[name] = lambda **kw: model  # the instance plays the role of the class
-    try:
-        cfg = {"experiment": experiment or f"{type(model).__name__.lower()}-{dataset.lower()}",
-               "data": {"name": dataset, **(data or {})}, "model": {"name": name},
-               "optim": optim or {"name": "adam", "lr": 1e-3}, "scheduler": scheduler or {},
-               "trainer": trainer or {}}
-        return run_seed(cfg, seed, out_dir, resume=resume, quiet=True)
-    finally:
-        MODELS._items.pop(name, None)
+    experiment = experiment or f"{type(model).__name__.lower()}-{dataset.lower()}"
+    seed_dir = os.path.join(out_dir, experiment, R.run_name(seed))
+    os.makedirs(seed_dir, exist_ok=True)
+    cfg = {"experiment": experiment, "data": {**(data or {}), "name": dataset},
+           "optim": optim or {"name": "adam", "lr": 1e-3}, "scheduler": scheduler or {},
+           "trainer": trainer or {}, "task": task or {},
+           "model": {"name": type(model).__name__.lower()}}
+    cfg = validate_sections(cfg)
+    with matmul_precision(cfg):
+        rd = prepare(cfg, seed)
+        L.seed_everything(seed, workers=True, verbose=False)
+        record, best_test_pred = _fit(cfg, rd, model, seed=seed, data_seed=seed,
+                                      seed_dir=seed_dir, quiet=True, resume=resume,
+                                      experiment=experiment)
+    if best_test_pred is not None:
+        R.atomic_torch_save(best_test_pred, os.path.join(seed_dir, "test_predictions.pt"))
+    R.atomic_write_json(os.path.join(seed_dir, "metrics.json"), record)
+    return record

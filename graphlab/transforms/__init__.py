@@ -5,3 +5,5 @@ from graphlab.transforms.rrwp import AddRRWP, AddRWSE  # noqa: E402
 __all__ += ["AddRRWP", "AddRWSE"]
 from graphlab.transforms.laplacian import AddLaplacianEigen  # noqa: E402
 __all__ += ["AddLaplacianEigen"]
+from graphlab.transforms.pe import pe_transform  # noqa: E402
+__all__ += ["pe_transform"]

@@ -1,0 +1,56 @@
+"""Samplers and dataset views the trainer's loaders are built from."""
+from __future__ import annotations
+
+import torch
+from torch.utils.data import Dataset, Sampler
+from torch_geometric.data import Data
+
+__all__ = ["EpochSeededSampler", "IndexedSubset", "SingleGraph"]
+
+
+class EpochSeededSampler(Sampler):
+    """Shuffles with a generator seeded by ``(seed, epoch)``: the order of epoch ``e`` does not
+    depend on how many epochs ran in this process, so a resumed run sees the same batches."""
+
+    def __init__(self, n: int, seed: int):
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:  # Lightning calls this at every epoch start
+        self.epoch = epoch
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed * 100003 + self.epoch)
+        return iter(torch.randperm(self.n, generator=g).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
+class IndexedSubset(Dataset):
+    """``dataset[indices[i]]`` with ``sample_idx`` set to the dataset index (evaluation under
+    DDP drops the duplicates a distributed sampler pads in by this index)."""
+
+    def __init__(self, dataset, indices: torch.Tensor, transform=None):
+        self.dataset, self.indices, self.transform = dataset, indices.view(-1).long(), transform
+
+    def __len__(self) -> int:
+        return self.indices.numel()
+
+    def __getitem__(self, i: int) -> Data:
+        idx = int(self.indices[i])
+        data = self.dataset[idx]
+        data.sample_idx = torch.tensor([idx])
+        return self.transform(data) if self.transform is not None else data
+
+
+class SingleGraph(Dataset):
+    """A dataset holding one graph (full-batch node and link tasks)."""
+
+    def __init__(self, data: Data):
+        self.data = data
+
+    def __len__(self) -> int:
+        return 1
+
+    def __getitem__(self, i: int) -> Data:
+        return self.data
