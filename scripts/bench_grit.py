@@ -68,8 +68,8 @@ def real_dataset(name, num, seed):
     ds = gdata.load(name)
     idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))[:num]
     graphs = [ds[int(i)] for i in idx]
-    from graphlab.train.run import dataset_dims
-    dims = dataset_dims(ds, info)
+    from graphlab.tasks import build_task
+    dims = build_task({}, info).dims(ds, info, None)
     keep = ("in_channels", "out_channels", "node_encoder", "edge_encoder", "edge_dim")
     dims = {k: v for k, v in dims.items() if k in keep and v is not None}
     kind = {"graph_multilabel": "multilabel", "graph_regression": "regression"}.get(

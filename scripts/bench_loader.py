@@ -28,7 +28,7 @@ from torch_geometric.data import Data, InMemoryDataset
 from torch_geometric.loader import DataLoader
 
 from graphlab.data.packed import PackedGraphs, PackedLoader
-from graphlab.train.datamodule import EpochSeededSampler, IndexedSubset
+from graphlab.data.loaders import EpochSeededSampler, IndexedSubset
 
 
 class MolhivLike(InMemoryDataset):

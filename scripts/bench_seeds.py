@@ -71,12 +71,12 @@ def graphed_step(model, opt, loader, ensemble, device):
     loss weighted by real graphs, one CUDA graph per bucket (graphlab.train.cuda_graphs)."""
     from graphlab.nn.masked_norm import mask_batchnorms, padding_masks
     from graphlab.train.cuda_graphs import GraphedSteps, make_capturable
-    from graphlab.train.task import GraphTask
+    from graphlab.tasks import TASKS
     mask_batchnorms(model._base[0] if ensemble else model)
     if device.type == "cuda":
         make_capturable(opt)
 
-    loss_of = GraphTask(torch.nn.Identity(), "graph_multilabel", "rocauc")._masked_loss
+    loss_of = TASKS.get("graph_multilabel")("rocauc").masked_loss
 
     def step(sb):
         with padding_masks(sb.node_mask, sb.edge_mask, sb.graph_mask):

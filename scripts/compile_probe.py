@@ -49,7 +49,7 @@ def main() -> int:
     from graphlab.models.basic import GIN
     from graphlab.nn.masked_norm import mask_batchnorms, padding_masks
     from graphlab.train.ensemble import SeedEnsemble
-    from graphlab.train.task import GraphTask
+    from graphlab.tasks import TASKS
 
     device = torch.device(args.device)
     members = []
@@ -60,12 +60,12 @@ def main() -> int:
         mask_batchnorms(m)
         members.append(m)
     ens = SeedEnsemble(members, seeds=[0, 1], randomness="different").to(device)
-    task = GraphTask(torch.nn.Identity(), "graph_classification", "accuracy")
+    task = TASKS.get("graph_classification")("accuracy")
 
     def step(s):
         with padding_masks(s.node_mask, s.edge_mask, s.graph_mask):
             out = ens(s)
-        return torch.func.vmap(lambda o: task._masked_loss(o, s.y, s.graph_mask))(out).sum()
+        return torch.func.vmap(lambda o: task.masked_loss(o, s.y, s.graph_mask))(out).sum()
 
     reasons = []
 

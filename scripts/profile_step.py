@@ -1,7 +1,7 @@
 """Where a training step's time goes: one config's step under ``torch.profiler``.
 
 Builds data, loader, model, loss and optimiser exactly as ``graphlab train CONFIG`` does
-(:func:`graphlab.train.run.build_data` / ``build_model``, ``GraphDataModule``,
+(:func:`graphlab.train.run.prepare` / ``build_model``, ``GraphDataModule``,
 ``GraphTask.training_step`` and ``configure_optimizers``; gradient clipping as the trainer's
 config says) and drives the step by hand, without Lightning, so the figures are the step's own:
 
@@ -48,10 +48,10 @@ def build(cfg, device, ensemble=0):
     from graphlab.train import run as R
     from graphlab.train.datamodule import GraphDataModule
     from graphlab.train.task import GraphTask
+    from graphlab.train import records
     seed = 0
-    L.seed_everything(seed, workers=True, verbose=False)
-    dataset, info, split, link_data = R.build_data(cfg, seed)
-    dims = R.dataset_dims(dataset, info, split)
+    rd = R.prepare(cfg, seed)
+    dims = rd.dims
     if ensemble and cfg["task"].get("compile"):
         raise SystemExit("task.compile is not supported with --ensemble")
     if ensemble:
@@ -60,27 +60,23 @@ def build(cfg, device, ensemble=0):
         for s in range(ensemble):
             L.seed_everything(s, workers=True, verbose=False)
             members.append(R.build_model(cfg, dims))
-        n_params = R.count_parameters(members[0])
+        n_params = records.count_parameters(members[0])
         model = SeedEnsemble(members, seeds=list(range(ensemble)), randomness="different")
         model = model.to(device)
     else:
         model = R.build_model(cfg, dims).to(device)
-        n_params = R.count_parameters(model)
+        n_params = records.count_parameters(model)
         comp = cfg["task"].get("compile", False)
         if comp:  # as graphlab.train.run does
             model.compile(**({} if comp is True else dict(comp)))
-    metric = cfg["task"].get("metric", info.metric)
-    task = GraphTask(model, info.task, metric, ogb_name=getattr(info, "ogb_name", None),
-                     optim=cfg["optim"], scheduler=cfg["scheduler"],
-                     loss=cfg["task"].get("loss", "auto"),
+    task = GraphTask(model, rd.task, optim=cfg["optim"], scheduler=cfg["scheduler"],
                      max_epochs=cfg["trainer"].get("max_epochs", 100)).to(device)
     task.log = lambda *a, **k: None
     conf = task.configure_optimizers()
     opt = conf if isinstance(conf, torch.optim.Optimizer) else conf["optimizer"]
-    dm = GraphDataModule(dataset, split, info.task, batch_size=cfg["data"]["batch_size"],
+    dm = GraphDataModule(rd.dataset, rd.split, rd.task, batch_size=cfg["data"]["batch_size"],
                          num_workers=cfg["data"].get("num_workers", 0), seed=seed,
-                         link_data=link_data, loader=cfg["data"].get("loader", "auto"),
-                         device=device)
+                         loader=cfg["data"].get("loader", "auto"), device=device)
     return task, opt, dm.train_dataloader(), n_params
 
 
@@ -91,7 +87,7 @@ def ensemble_step(task, opt, cfg, device, it, graphs, capture=None):
     ens, params = task.model, list(task.model.parameters())
     tset = _trainer_settings(cfg["trainer"])  # clipping as the ensemble runner does it
     if not graphs:
-        loss_of = torch.func.vmap(task._loss, in_dims=(0, None))
+        loss_of = torch.func.vmap(task.task.loss, in_dims=(0, None))
 
         def step(i):
             b = next(it)
@@ -105,7 +101,7 @@ def ensemble_step(task, opt, cfg, device, it, graphs, capture=None):
     capture = device.type == "cuda" if capture is None else capture
     if capture:
         make_capturable(opt)
-    padded = padded_ensemble_step(ens, opt, params, tset, task._masked_loss)
+    padded = padded_ensemble_step(ens, opt, params, tset, task.task.masked_loss)
     graphed = GraphedSteps(padded, cfg["data"]["batch_size"], capture=capture, device=device)
     return lambda i: graphed(next(it))
 

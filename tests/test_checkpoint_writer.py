@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from graphlab.train.checkpoint_writer import BackgroundCheckpointWriter
-from graphlab.train.run import atomic_torch_save
+from graphlab.train.records import atomic_torch_save
 
 
 def _ckpt(w):

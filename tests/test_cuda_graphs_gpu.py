@@ -142,7 +142,7 @@ def test_checkpoint_writer_gets_host_tensors(data_root, tmp_path, monkeypatch):
     import threading
 
     from test_static_batch import _ens_cfg
-    from graphlab.train import run as R
+    from graphlab.train import records as R
     from graphlab.train.ensemble_run import run_ensemble
     seen, threads = [], set()
     orig = R.atomic_torch_save

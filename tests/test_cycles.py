@@ -112,17 +112,17 @@ def test_mae_normalized_metric():
 
 
 def test_loss_is_the_metric():
-    from graphlab.train.task import GraphTask
+    from graphlab.tasks import NodeRegression
     scale = torch.tensor([1.0, 5.0])
-    task = GraphTask(torch.nn.Linear(1, 2), "node_regression", "mae_normalized",
-                     target_scale=scale)
+    task = NodeRegression("mae_normalized")
+    task.target_scale = scale
     pred, y = torch.randn(9, 2), torch.randn(9, 2) * 5
-    assert float(task._loss(pred, y)) == pytest.approx(
+    assert float(task.loss(pred, y)) == pytest.approx(
         M.compute("mae_normalized", pred, y, scale=scale), rel=1e-5)
 
 
 def test_target_std_over_training_nodes(tmp_path):
-    from graphlab.train.run import target_std
+    from graphlab.data.pipeline import target_std
     ds = CycleCounts(str(tmp_path), num_graphs=14)
     train = torch.arange(10)
     ref = torch.cat([ds[int(i)].y for i in train]).double().std(0)

@@ -210,7 +210,7 @@ def test_cli_data_prepare_builds_the_configs_dataset(tmp_path, capsys):
 
     from graphlab.train.cli import main
     from graphlab.train.config import load_config, validate
-    from graphlab.train.run import build_data
+    from graphlab.data.pipeline import build_data
     cfg = {"data": {"name": "motifs", "root": str(tmp_path), "pe": {"name": "lap", "k": 4}},
            "model": {"name": "gin"}}
     path = tmp_path / "c.yaml"
@@ -220,7 +220,7 @@ def test_cli_data_prepare_builds_the_configs_dataset(tmp_path, capsys):
     assert "graph(s) ready" in out
     stamps = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("processed_*/*.pt")}
     assert stamps and all(p.parent.name in out for p in stamps)
-    ds = build_data(validate(load_config(str(path), [])), 0)[0]
+    ds = build_data(validate(load_config(str(path), []))["data"], 0)[0]
     assert ds[0].eigvecs.shape[1] == 4
     assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("processed_*/*.pt")} == stamps
     assert main(["data", "prepare"]) == 2 and "needs a config" in capsys.readouterr().err

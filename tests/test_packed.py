@@ -9,7 +9,7 @@ from torch_geometric.loader import DataLoader
 
 from graphlab.data.packed import (PackedGraphs, PackedLoader, describe_choice, epoch_permutation,
                                   estimate_nbytes, fits_in_memory, packing_problem)
-from graphlab.train.datamodule import EpochSeededSampler, IndexedSubset
+from graphlab.data.loaders import EpochSeededSampler, IndexedSubset
 
 
 # --------------------------------------------------------------------------- helpers

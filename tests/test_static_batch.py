@@ -12,7 +12,7 @@ from graphlab.models.basic import GIN
 from graphlab.nn.masked_norm import (MaskedBatchNorm1d, has_unmasked_batch_statistics,
                                      mask_batchnorms, padding_masks)
 from graphlab.nn.row_sums import row_sum_biases
-from graphlab.train.task import GraphTask
+from graphlab.tasks import TASKS
 
 
 def graphs(n_graphs=5, seed=0, T=3, y_kind="multilabel"):
@@ -157,9 +157,10 @@ def test_masked_batchnorm_backward_gradcheck_and_vmap():
                                     ("graph_regression", 3)])
 def test_masked_loss_equals_loss_on_real_graphs(task, T):
     torch.manual_seed(1)
-    t = GraphTask(torch.nn.Identity(), task, "rocauc" if task == "graph_multilabel" else
-                  "accuracy" if task == "graph_classification" else "mae",
-                  target_scale=torch.rand(T) + 0.5 if task == "graph_regression" else None)
+    t = TASKS.get(task)("rocauc" if task == "graph_multilabel" else
+                        "accuracy" if task == "graph_classification" else "mae")
+    if task == "graph_regression":
+        t.target_scale = torch.rand(T) + 0.5
     B, G = 5, 9
     pred = torch.randn(G, T, dtype=torch.float64)
     if task == "graph_classification":
@@ -172,7 +173,7 @@ def test_masked_loss_equals_loss_on_real_graphs(task, T):
     mask = torch.arange(G) < B
     y_pad = y.clone()
     y_pad[B:] = 0
-    torch.testing.assert_close(t._masked_loss(pred, y_pad, mask), t._loss(pred[:B], y[:B]),
+    torch.testing.assert_close(t.masked_loss(pred, y_pad, mask), t.loss(pred[:B], y[:B]),
                                check_dtype=False)
 
 
@@ -244,9 +245,9 @@ def test_padded_step_equals_unpadded_step(build, fixed_width):
     assert mask_batchnorms(model) > 0 and has_unmasked_batch_statistics(model) is None
     row_sum_biases(model)  # as task.cuda_graphs swaps them in
     assert has_unmasked_batch_statistics(ref) is not None
-    task = GraphTask(torch.nn.Identity(), "graph_classification", "accuracy")
+    task = TASKS.get("graph_classification")("accuracy")
     out_ref = ref(batch)
-    loss_ref = task._loss(out_ref, batch.y)
+    loss_ref = task.loss(out_ref, batch.y)
     loss_ref.backward()
     width = int(batch.ptr.diff().max()) if fixed_width else None
     # coarse buckets (granularity 1: powers of two) leave many pad nodes
@@ -256,7 +257,7 @@ def test_padded_step_equals_unpadded_step(build, fixed_width):
         assert s.num_nodes - batch.num_nodes > width  # the padding graph overflows the width
     with padding_masks(s.node_mask, s.edge_mask, s.graph_mask):
         out = model(s)
-    loss = task._masked_loss(out, s.y, s.graph_mask)
+    loss = task.masked_loss(out, s.y, s.graph_mask)
     loss.backward()
     assert torch.isfinite(out).all()
     torch.testing.assert_close(out[:batch.num_graphs], out_ref)
@@ -317,12 +318,12 @@ def test_padded_step_never_reads_back_to_the_host(build, monkeypatch):
     model = build()
     mask_batchnorms(model)
     row_sum_biases(model)
-    task = GraphTask(torch.nn.Identity(), "graph_classification", "accuracy")
+    task = TASKS.get("graph_classification")("accuracy")
     _, s = StaticBatcher(batch_size=8, max_graph_nodes=int(batch.ptr.diff().max()))(batch)
     with _HostSyncs() as mode:
         with padding_masks(s.node_mask, s.edge_mask, s.graph_mask):
             out = model(s)
-        task._masked_loss(out, s.y, s.graph_mask).backward()
+        task.masked_loss(out, s.y, s.graph_mask).backward()
     assert mode.ops == [] and torch.isfinite(out).all()
 
 

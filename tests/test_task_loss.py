@@ -5,11 +5,12 @@ import math
 import pytest
 import torch
 
+from graphlab.tasks import TASKS
 from graphlab.train.task import GraphTask
 
 
 def _task():
-    return GraphTask(torch.nn.Identity(), "graph_classification", "accuracy")
+    return GraphTask(torch.nn.Identity(), TASKS.get("graph_classification")("accuracy"))
 
 
 def test_running_loss_and_non_finite_loss_cpu():

@@ -148,17 +148,18 @@ def test_ddp_two_processes_match_single_process_eval(data_root, tmp_path):
     assert pred["index"].numel() == 60 and pred["index"].unique().numel() == 60
 
     from graphlab.train.config import load_config, validate
-    from graphlab.train.run import build_data, build_model, dataset_dims
+    from graphlab.train.run import build_model, prepare
     from graphlab.train.datamodule import GraphDataModule
     from graphlab.train.task import GraphTask
     import lightning as L
     cfg = validate(load_config(MOTIFS, FAST))
-    dataset, info, split, _ = build_data(cfg, 0)
-    model = build_model(cfg, dataset_dims(dataset, info))
-    task = GraphTask(model, info.task, info.metric)
+    rd = prepare(cfg, 0)
+    dataset, split = rd.dataset, rd.split
+    model = build_model(cfg, rd.dims)
+    task = GraphTask(model, rd.task)
     ckpt = torch.load(os.path.join(seed_dir, "checkpoints", "last.ckpt"), weights_only=False)
     task.load_state_dict(ckpt["state_dict"])
-    dm = GraphDataModule(dataset, split, info.task, batch_size=64, eval_batch_size=5)
+    dm = GraphDataModule(dataset, split, rd.task, batch_size=64, eval_batch_size=5)
     trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
                         enable_checkpointing=False)
     trainer.validate(task, datamodule=dm, verbose=False)
@@ -215,15 +216,15 @@ def test_tu_cross_validation_runs_every_fold(mirror, data_root, tmp_path):
 
 
 def test_nan_features_give_a_clear_error(data_root, tmp_path, monkeypatch, capsys):
-    import graphlab.data as gd
+    import graphlab.data.pipeline as pipeline
     from graphlab.train.cli import main
-    real_load = gd.load
+    real_load = pipeline.load
 
     def load_with_nan(name, **kw):
         ds = real_load(name, **kw)
         ds._data.x[3, 0] = float("nan")
         return ds
-    monkeypatch.setattr(gd, "load", load_with_nan)
+    monkeypatch.setattr(pipeline, "load", load_with_nan)
     assert main(["train", MOTIFS, "--seed", "0", "--out", str(tmp_path), "--quiet"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "NaN/inf features" in err[0] and "motifs" in err[0]

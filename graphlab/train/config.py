@@ -325,7 +325,15 @@ def validate_strategy(spec) -> None:
     schema = signature_schema(target) if target is not None else {}
     for fixed in meta.get("fixed", ()):
         schema.pop(fixed, None)
+    if target is not None and _takes_var_kwargs(target):  # e.g. DDP's own arguments
+        spec = {k: v for k, v in spec.items() if k in schema or k == "name"}
     check_section("trainer.strategy", spec, schema, reserved=("name",))
+
+
+def _takes_var_kwargs(fn) -> bool:
+    import inspect
+    target = fn.__init__ if inspect.isclass(fn) else fn
+    return any(p.kind is p.VAR_KEYWORD for p in inspect.signature(target).parameters.values())
 
 
 def experiment_name(cfg: dict) -> str:
