@@ -57,7 +57,8 @@ from graphlab.registry import ENCODINGS, register_encoding
 DEFAULT_K = 16
 #: Default RWSE walk length (GraphGPS ZINC/molecule configs: ``ksteps`` 1..20).
 DEFAULT_RWSE_STEPS = 20
-#: Default RRWP walk length (GRIT ZINC config, ``ksteps`` 21; see anchors §4).
+#: Default RRWP walk length (GRIT's ZINC config, LiamMa/GRIT ``configs/GRIT/zinc-GRIT-RRWP.yaml``:
+#: ``ksteps`` 21).
 DEFAULT_RRWP_STEPS = 21
 
 
