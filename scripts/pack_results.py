@@ -9,7 +9,8 @@ a results row is much smaller; this script writes it to ``DEST`` (``scripts/resu
   validation statistics and one record per seed or fold);
 * ``metrics.csv``: every seed's per-epoch history in one table, one row per ``(run, epoch)``
   (``run`` is the seed folder's name, e.g. ``seed3`` or ``fold2-seed0``); column names as the
-  trainer's history (``valid_<metric>``, ``test_<metric>``, ``train_loss``, ...);
+  trainer's history (``valid_<metric>``, ``test_<metric>``, ``train_loss``, ...); values to 6
+  significant digits (the logs hold float32 values, about 7 digits, printed with 17);
 * ``run.log``: the run's console output and each seed's own log, without progress bars and
   library warnings.
 
@@ -75,6 +76,13 @@ def epoch_rows(path: str) -> List[Dict[str, str]]:
     return [by_epoch[e] for e in sorted(by_epoch)]
 
 
+def _short(value: str) -> str:
+    try:
+        return f"{float(value):.6g}"
+    except ValueError:
+        return value
+
+
 def _order(cols) -> List[str]:
     # metric columns before losses, so a reader scanning for valid_<metric> finds it first
     first = ["run", "epoch"]
@@ -89,7 +97,8 @@ def write_metrics_csv(exp: str, dest: str) -> int:
     for d in run_dirs(exp):
         path = os.path.join(d, "logs", "metrics.csv")
         if os.path.exists(path):
-            rows += [dict(run=os.path.basename(d), **r) for r in epoch_rows(path)]
+            rows += [dict(run=os.path.basename(d), epoch=r.pop("epoch"),
+                          **{k: _short(v) for k, v in r.items()}) for r in epoch_rows(path)]
     if not rows:
         return 0
     cols = _order({k for r in rows for k in r})
@@ -153,19 +162,19 @@ def summary(exp: str, name: str, command: str, budget: str, hardware: Optional[s
     metric = first["metric"]
     test = [r["test"][metric] for _, r in recs]
     valid = [r["valid"][metric] for _, r in recs]
-    shas = {r["git_sha"] for _, r in recs}
-    if len(shas) > 1:
-        raise ValueError(f"{exp}: seeds ran at different commits {sorted(shas)}")
+    # seeds added or resumed later may have run at another commit: all of them are named
+    commits = ", ".join(dict.fromkeys(commit_of(r["git_sha"]) for _, r in recs))
     runs = []
     for run, r in recs:
         rec = {"run": run, "seed": r.get("seed"), "fold": r.get("fold"),
+               "commit": commit_of(r["git_sha"]) if ", " in commits else None,
                "best_epoch": r.get("best_epoch"), "epochs": r.get("epochs"),
                "valid": r["valid"][metric], "test": r["test"][metric],
                "wall_time_s": r.get("wall_time_s"), "peak_memory_mb": r.get("peak_memory_mb")}
         runs.append({k: v for k, v in rec.items() if v is not None})
     out = {"experiment": name, "config": config_of(command), "command": command,
            "metric": metric, **_stats(test), "seeds": len(recs), "budget": budget,
-           "hardware": hardware or first["hardware"], "commit": commit_of(first["git_sha"]),
+           "hardware": hardware or first["hardware"], "commit": commits,
            "valid": _stats(valid), "dataset": first.get("dataset"), "model": first.get("model"),
            "num_parameters": first.get("num_parameters"), "max_epochs": first.get("max_epochs"),
            "versions": first.get("versions")}

@@ -15,7 +15,7 @@ gives the largest of the two gaps (valid, test) in units of the larger std (a co
 loaders or two code paths at equal epochs).
 
     python scripts/summarize_logs.py scripts/results/cycles-pe-h200/gin-cycles-* [--max-epochs 38]
-    python scripts/summarize_logs.py scripts/results/gps-peptides-func-curve-h200/{cudagraphs,pyg-loader} --curve
+    python scripts/summarize_logs.py scripts/results/gps-peptides-func-{cudagraphs-pool-per-bucket,pyg-loader-18min} --curve
 """
 from __future__ import annotations
 
