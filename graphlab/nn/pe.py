@@ -105,10 +105,10 @@ class RWSEEncoder(_LinearNodePE):
 
     Args:
         out_channels (int): output width.
-        walk_length (int): :math:`K` (default 20, GraphGPS molecule configs).
-        attr_name (str): attribute read (default ``'rwse'``).
-        norm (str): ``'none'`` (default) or ``'batch'`` (BatchNorm on the raw values first,
-            GraphGPS's ``raw_norm_type``).
+        walk_length (int): :math:`K` (default: ``20``, GraphGPS molecule configs).
+        attr_name (str): attribute read (default: ``'rwse'``).
+        norm (str): ``'none'`` or ``'batch'`` (BatchNorm on the raw values first, GraphGPS's
+            ``raw_norm_type``) (default: ``'none'``).
 
     Shapes: ``data.rwse (|V|, K)`` -> ``(|V|, out_channels)``.
     """
@@ -127,9 +127,9 @@ class RRWPNodeEncoder(_LinearNodePE):
 
     Args:
         out_channels (int): output width.
-        walk_length (int): :math:`K` (default 21, GRIT's ZINC config).
-        attr_name (str): attribute read (default ``'rrwp'``).
-        norm (str): ``'none'`` (default) or ``'batch'``.
+        walk_length (int): :math:`K` (default: ``21``, GRIT's ZINC config).
+        attr_name (str): attribute read (default: ``'rrwp'``).
+        norm (str): ``'none'`` or ``'batch'`` (default: ``'none'``).
 
     Shapes: ``data.rrwp (|V|, K)`` -> ``(|V|, out_channels)``.
     """
