@@ -102,6 +102,16 @@ def test_every_committed_summary_has_a_row():
     assert committed - shown == set(), "summaries no README or page row shows"
 
 
+def test_every_results_folder_is_a_row_or_described():
+    """A folder without a summary holds a benchmark's or a stopped run's output; the results
+    README says what it is and which page quotes it."""
+    described = _read(os.path.join(RESULTS, "README.md"))
+    for name in sorted(os.listdir(RESULTS)):
+        if os.path.isdir(os.path.join(RESULTS, name)) and not os.path.exists(
+                os.path.join(RESULTS, name, "summary.json")):
+            assert f"`{name}/`" in described, f"scripts/results/{name}/ is neither a row nor described"
+
+
 def test_no_checkpoints_predictions_or_event_files_under_results():
     heavy = [p for p in glob.glob(os.path.join(RESULTS, "**", "*"), recursive=True)
              if re.search(r"\.(pt|ckpt|pth|png)$|tfevents", p)]
