@@ -7,7 +7,7 @@ wall-clock deadline, and writes every finished run to ``results.json`` as it arr
   (several workers may share one GPU); on CPU each worker runs with one torch thread.
 * ``--time-budget S``: the deadline is ``start + S``. A run not started by then is recorded with
   ``status = "not run (budget)"``; a running one stops training at ``deadline - eval_reserve``
-  and is evaluated (``status = "stopped (budget)"``, ``steps`` says how many it took), so a call
+  and is evaluated (``status = "stopped (budget)"``, ``steps`` says how many it took), so a run
   of fixed length always returns results.
 """
 from __future__ import annotations

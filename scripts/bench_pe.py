@@ -1,4 +1,4 @@
-"""Timings of the spectral positional encodings (README "Positional encodings").
+"""Timings of the spectral positional encodings (configs/gin/README.md, "Positional encodings").
 
 1. Eigensolvers on a connected ~2000-node sparse graph (random chords on a path, average
    degree ~6): whole-graph dense LAPACK vs graphlab's dense path vs its ARPACK path.

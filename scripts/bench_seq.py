@@ -21,7 +21,7 @@ autotunes there), then the median of up to ``--reps`` calls, fewer when one call
 (about ``--budget`` seconds per row, at least 3 calls). Rows that cannot run say why
 ("n/a (fla not installed)", "error: ...", "OOM").
 
-    python scripts/bench_seq.py --out kernels/results/seq_h200.json          # on a GPU
+    python scripts/bench_seq.py --out cores.json                              # on a GPU
     python scripts/bench_seq.py --device cpu --quick                          # smoke test
     python scripts/bench_seq.py --parts scan                                  # one part
 """

@@ -57,17 +57,17 @@ test accuracy over seeds at that lr for every noise kind and level.
 Outputs (``--out DIR``): results.json (every run: model, lr, seed, val acc, test acc per
 ``kind:level``, spike bins, steps, seconds, status) and results.md (rows = model).
 
-Calibration (2026-11-28, CPU, one torch thread, d=32, d_state=64, 2 layers, batch 16, L=1024):
-S4D-LegS / S4D-Inv 0.2-0.3 s/step, S4-PTD 0.3-0.4 s/step (all N modes kept; +0.7 s PTD init);
-S5 / S5-PTD ~3 s/step (earlier measurement, d=32, batch 32). A GPU run of the previous default
-(band noise only, levels up to 2) gave ~1.0 for every model (scripts/results/ptd-robustness-h200).
+Cost (CPU, one torch thread, d=32, d_state=64, 2 layers, batch 16, L=1024): S4D-LegS / S4D-Inv
+0.2-0.3 s/step, S4-PTD 0.3-0.4 s/step (all N modes kept; +0.7 s PTD init); S5 / S5-PTD ~3 s/step
+(d=32, batch 32). With band noise only (levels up to 2) every model stays at ~1.0 on one H200
+(scripts/results/ptd-robustness-h200).
 
 Usage (CPU smoke):  python scripts/ptd_robustness.py --steps 10 --seeds 1 --lrs 3e-3 --out /tmp/ptd
 CPU, one core, ~20 min (scripts/results/ptd-robustness-cpu):  python scripts/ptd_robustness.py \\
     --models s4d-legs s4d s4-ptd --steps 400 --seeds 2 --lrs 1e-2 --d 32 --batch 16 --eval-n 256 \\
     --noise 0 0.1 0.5 1 2 4 --jobs 1 --threads 1 --time-budget 1150
-GPU (one H200, 16 cores, <= 8 min):  python scripts/ptd_robustness.py --device cuda --jobs 12 \\
-                        --steps 1500 --seeds 3 --time-budget 420 --out scripts/results/ptd_robustness
+One H200 (scripts/results/ptd-robustness-h200):  python scripts/ptd_robustness.py --device cuda \\
+                        --jobs 8 --steps 1000 --seeds 3 --out scripts/results/ptd_robustness
 """
 from __future__ import annotations
 

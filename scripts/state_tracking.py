@@ -39,20 +39,17 @@ Outputs (``--out DIR``): results.json (every run: task, model, lr, seed, acc/sca
 256, steps, seconds, status) rewritten after every run, and results.md (rows = model, columns =
 task, cell = median scaled acc@256 (acc@40), verdict, best lr).
 
-Calibration (2026-11-28, CPU only; a shared 2-core machine that other jobs were using, one torch
-thread, defaults d=64, batch 64, one layer, train length 40; ``ms_per_step`` from results.json):
-  deltanet ~60-125 ms/step, deltaproduct2 ~160-215 ms/step, mamba ~370-720 ms/step;
-  evaluation (512 sequences at 40 and 256) adds ~1 s (DeltaNet), ~4 s (DeltaProduct) and
-  ~35 s (Mamba) on that CPU. No GPU number was measured (helpers may not use the GPU). These
-  models are tiny, so on one H200 a step is launch-bound, not FLOP-bound: guess 5-20 ms/step per
-  process, i.e. 10-40 s per 2000-step run, slower when many workers share the GPU. Make a first
-  short call (``--steps 200 --seeds 1 --lrs 3e-3``) and size ``--steps`` from the reported
-  ``ms_per_step``; ``--time-budget`` guarantees that a call returns tables in any case (seeds are
-  the outer loop, so a cut leaves complete early seeds rather than missing tasks).
+Cost (2-core CPU, one torch thread, defaults d=64, batch 64, one layer, train length 40;
+``ms_per_step`` in results.json): deltanet ~60-125 ms/step, deltaproduct2 ~160-215 ms/step,
+mamba ~370-720 ms/step; evaluation (512 sequences at 40 and 256) adds ~1 s (DeltaNet), ~4 s
+(DeltaProduct) and ~35 s (Mamba). The models are tiny, so on a GPU a step is launch-bound: size
+``--steps`` from the ``ms_per_step`` of a short run (``--steps 200 --seeds 1 --lrs 3e-3``).
+``--time-budget`` makes a run return tables in any case (seeds are the outer loop, so a cut
+leaves complete early seeds rather than missing tasks).
 
 Usage (CPU smoke):  python scripts/state_tracking.py --steps 20 --seeds 1 --lrs 3e-3 --out /tmp/st
-GPU (one H200, 16 cores, <= 8 min):  python scripts/state_tracking.py --device cuda --jobs 14 \\
-                        --steps 1500 --seeds 3 --time-budget 420 --out scripts/results/state_tracking
+One H200 (scripts/results/state-tracking-h200):  python scripts/state_tracking.py --device cuda \\
+                        --jobs 16 --steps 1000 --seeds 3 --lrs 3e-3 1e-2 --out scripts/results/state_tracking
 """
 from __future__ import annotations
 

@@ -1,11 +1,12 @@
-"""Best-on-validation results from the per-epoch CSV logs of runs that wrote no metrics.json.
+"""Best-on-validation results and learning curves from per-epoch logs.
 
-A run stopped from outside (a machine's deadline, a kill) keeps ``seed*/logs/metrics.csv`` with
-the validation and test metric of every finished epoch. This script selects, per seed, the
-epoch with the best validation value (higher is better for accuracy / rocauc / ap, lower for
-mae / rmse / mse) and reports the test value there, as the trainer's own selection does, plus
-the epochs done. ``--max-epochs N`` restricts the choice to epochs ``< N`` (a comparison at
-equal epochs).
+Reads an experiment's per-epoch history: the committed ``metrics.csv`` of a folder under
+``scripts/results/`` (one table, a ``run`` column per seed; ``scripts/pack_results.py``), or
+the ``seed*/logs/metrics.csv`` that ``graphlab train`` writes, which a run stopped from outside
+(a time limit, a kill) keeps for every finished epoch. Per seed, the epoch with the best
+validation value (higher is better for accuracy / rocauc / ap, lower for mae / rmse / mse) is
+selected and the test value there reported, as the trainer's own selection does, plus the epochs
+done. ``--max-epochs N`` restricts the choice to epochs ``< N`` (a comparison at equal epochs).
 
 ``--curve`` prints learning curves instead: per epoch, the mean ± std over seeds of the
 validation and test metric of that epoch (not the best so far), one column pair per experiment,
@@ -14,48 +15,57 @@ gives the largest of the two gaps (valid, test) in units of the larger std (a co
 loaders or two code paths at equal epochs).
 
     python scripts/summarize_logs.py scripts/results/cycles-pe-h200/gin-cycles-* [--max-epochs 38]
-    python scripts/summarize_logs.py runs/gps-cg/gps-peptides-func runs/gps-pyg/gps-peptides-func --curve
+    python scripts/summarize_logs.py scripts/results/gps-peptides-func-{cudagraphs-pool-per-bucket,pyg-loader-18min} --curve
 """
 from __future__ import annotations
 
 import argparse
 import csv
-import glob
 import os
 import statistics
+import sys
+from typing import Dict, List, Optional, Tuple
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pack_results import epoch_rows, run_dirs  # noqa: E402
 
 LOWER = ("mae", "rmse", "mse")
 
 
-def _keys(rows):
-    """(validation key, test key, metric name) of a metrics.csv, or None."""
-    # Lightning's CSV logger writes val/<metric>, test/<metric>; the ensemble runner's
-    # history (graphlab.train.ensemble_run) valid_<metric>, test_<metric>
-    vkeys = [k for k in rows[0] if k.startswith("val/") and k.count("_t") == 0]
-    if vkeys:
-        return vkeys[0], "test/" + vkeys[0][4:], vkeys[0][4:]
-    vkeys = [k for k in rows[0] if k.startswith("valid_") and k.count("_t") == 0]
-    if not vkeys:
-        return None
-    return vkeys[0], "test_" + vkeys[0][6:], vkeys[0][6:]
+def runs_of(exp: str) -> List[Tuple[str, List[dict]]]:
+    """``(run, per-epoch rows)`` of every seed of an experiment folder, in run order."""
+    combined = os.path.join(exp, "metrics.csv")
+    if os.path.exists(combined):
+        by_run: Dict[str, List[dict]] = {}
+        with open(combined) as f:
+            for r in csv.DictReader(f):
+                by_run.setdefault(r.pop("run"), []).append(r)
+        return list(by_run.items())
+    return [(os.path.basename(d), epoch_rows(os.path.join(d, "logs", "metrics.csv")))
+            for d in run_dirs(exp) if os.path.exists(os.path.join(d, "logs", "metrics.csv"))]
 
 
-def epoch_values(path: str):
-    """``(metric, {epoch: (valid, test)})`` of one seed's metrics.csv (Lightning writes an epoch
-    over several rows: their non-empty cells are merged)."""
-    rows = list(csv.DictReader(open(path)))
-    keys = _keys(rows) if rows else None
-    if keys is None:
+def metric_of(rows: List[dict]) -> Optional[str]:
+    """The validation metric a history logs (``valid_<metric>``, not the loss), or None."""
+    for r in rows:
+        for k, v in r.items():
+            if k.startswith("valid_") and not k.endswith("loss") and v not in ("", None):
+                return k[len("valid_"):]
+    return None
+
+
+def epoch_values(rows: List[dict]):
+    """``(metric, {epoch: (valid, test)})`` of one seed's history (epochs with a validation
+    value; test is None where it was not logged)."""
+    name = metric_of(rows)
+    if name is None:
         return None, {}
-    vk, tk, name = keys
     out = {}
     for r in rows:
-        e = int(r["epoch"])
-        v, t = out.get(e, (None, None))
-        v = float(r[vk]) if r.get(vk) else v
-        t = float(r[tk]) if r.get(tk) else t
-        out[e] = (v, t)
-    return name, {e: vt for e, vt in out.items() if vt[0] is not None}
+        v, t = r.get(f"valid_{name}"), r.get(f"test_{name}")
+        if v not in ("", None):
+            out[int(r["epoch"])] = (float(v), float(t) if t not in ("", None) else None)
+    return name, out
 
 
 def curves(experiments, max_epochs=None):
@@ -64,13 +74,13 @@ def curves(experiments, max_epochs=None):
     per_exp, kept, metric = [], [], None
     for exp in experiments:
         seeds = []
-        for f in sorted(glob.glob(os.path.join(exp, "*seed*", "logs", "metrics.csv"))):
-            m, vals = epoch_values(f)
+        for _, hist in runs_of(exp):
+            m, vals = epoch_values(hist)
             if vals:
                 seeds.append(vals)
                 metric = metric or m
         if not seeds:
-            print(f"{exp}: no seed*/logs/metrics.csv with a validation metric; left out")
+            print(f"{exp}: no per-epoch log with a validation metric; left out")
             continue
         per_exp.append(seeds)
         kept.append(exp)
@@ -120,35 +130,23 @@ def curves(experiments, max_epochs=None):
     return rows
 
 
-def seed_result(path: str, max_epochs: int | None):
-    rows = list(csv.DictReader(open(path)))
-    if not rows:
-        return None
-    # Lightning's CSV logger writes val/<metric>, test/<metric>; the ensemble runner's
-    # history (graphlab.train.ensemble_run) valid_<metric>, test_<metric>
-    vkeys = [k for k in rows[0] if k.startswith("val/") and k.count("_t") == 0]
-    if vkeys:
-        vk = vkeys[0]
-        tk = "test/" + vk[4:]
-    else:
-        vkeys = [k for k in rows[0] if k.startswith("valid_") and k.count("_t") == 0]
-        if not vkeys:
-            return None
-        vk = vkeys[0]
-        tk = "test_" + vk[6:]
-    ev = [r for r in rows if r.get(vk) and (max_epochs is None or int(r["epoch"]) < max_epochs)]
+def seed_result(rows: List[dict], max_epochs: Optional[int]):
+    """Best-on-validation epoch of one seed's history (epochs ``< max_epochs``), or None."""
+    name, vals = epoch_values(rows)
+    ev = {e: vt for e, vt in vals.items() if max_epochs is None or e < max_epochs}
     if not ev:
         return None
-    name = vk[4:] if vk.startswith("val/") else vk[6:]
     lower = any(name.startswith(p) for p in LOWER)
-    best = (min if lower else max)(ev, key=lambda r: float(r[vk]))
-    return dict(metric=name, epochs=int(ev[-1]["epoch"]) + 1, best_epoch=int(best["epoch"]),
-                valid=float(best[vk]), test=float(best[tk]) if best.get(tk) else float("nan"))
+    best = (min if lower else max)(ev, key=lambda e: ev[e][0])
+    test = ev[best][1]
+    return dict(metric=name, epochs=max(ev) + 1, best_epoch=best, valid=ev[best][0],
+                test=float("nan") if test is None else test)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("experiments", nargs="+", help="experiment folders holding seed*/logs/metrics.csv")
+    ap.add_argument("experiments", nargs="+",
+                    help="experiment folders (metrics.csv with a run column, or seed*/logs/metrics.csv)")
     ap.add_argument("--max-epochs", type=int, default=None)
     ap.add_argument("--curve", action="store_true",
                     help="per-epoch mean ± std of valid and test, side by side")
@@ -159,8 +157,7 @@ def main() -> None:
     print("| experiment | metric | seeds | epochs done | test (best valid) | valid |")
     print("|---|---|---|---|---|---|")
     for exp in args.experiments:
-        res = [r for r in (seed_result(f, args.max_epochs) for f in
-                           sorted(glob.glob(os.path.join(exp, "*seed*", "logs", "metrics.csv")))) if r]
+        res = [r for r in (seed_result(h, args.max_epochs) for _, h in runs_of(exp)) if r]
         if not res:
             print(f"| {os.path.basename(exp)} | - | 0 | - | - | - |")
             continue

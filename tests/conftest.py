@@ -7,6 +7,7 @@
   ``GRAPHLAB_REQUIRE_REALDATA=1`` (set by ``.ci/run``) turns any skipped realdata test into a
   failed session.
 * Processed datasets are built once per session under a temporary ``$GRAPHLAB_DATA``.
+* ``float64`` makes float64 torch's default dtype for a test.
 """
 from __future__ import annotations
 
@@ -45,6 +46,17 @@ def data_root(tmp_path_factory):
         os.environ.pop("GRAPHLAB_DATA", None)
     else:
         os.environ["GRAPHLAB_DATA"] = old
+
+
+@pytest.fixture
+def float64():
+    """float64 as torch's default dtype for one test (references, symmetry and gradient checks
+    at 1e-10); modules use it with ``pytestmark = pytest.mark.usefixtures("float64")``."""
+    import torch
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
 
 
 @pytest.fixture(scope="session")

@@ -47,10 +47,10 @@ def test_replays_equal_eager_padded_steps():
     1e-9 at every step. The weights after 9 Adam steps are compared against a control: a second
     eager run. Scatter sums on a GPU use atomics (their order varies from run to run) and Adam
     normalises tiny gradients, so two eager runs need not agree bit for bit; a replay may differ
-    from eager by no more than 10x what two eager runs differ by (plus 1e-12). History: a float32
-    version (rtol 1e-4) failed at step 7 of 9 in session 3; the float64 version without the
-    control failed on the weights only (2.6e-9 abs, 1.8e-7 rel in 8 of 96 entries of one
-    tensor, session 4), the losses agreeing."""
+    from eager by no more than 10x what two eager runs differ by (plus 1e-12). Why float64 and
+    the control: a float32 version (rtol 1e-4) failed at step 7 of 9 on an H200, and without the
+    control the weights failed (2.6e-9 abs, 1.8e-7 rel in 8 of 96 entries of one tensor) while
+    the losses agreed."""
     from test_static_batch import graphs
     batches = [graphs(int(n), seed=s).cuda() for s, n in enumerate([6, 3, 8])]
     batches = batches + batches[::-1] + batches  # buckets recur: replays
@@ -73,7 +73,7 @@ def test_replays_equal_eager_padded_steps():
 
 def test_graphs_share_one_memory_pool():
     """Every bucket's graph records into one pool: a step's temporaries (here 64 MiB) are
-    reserved once, not once per bucket. Session 8: with a pool per graph, a 4-seed GPS ensemble
+    reserved once, not once per bucket. With a pool per graph, a 4-seed GPS ensemble
     on Peptides-func reserved 113.75 GiB in graph pools by its 24th epoch (about 20 buckets)
     and ran out of memory. Replays of different buckets in any order stay equal to eager steps
     (test_replays_equal_eager_padded_steps)."""
@@ -108,8 +108,8 @@ def test_graphs_share_one_memory_pool():
 @pytest.mark.parametrize("schedule,model", [("none", "gin"), ("plateau", "gin"), ("none", "gps")])
 def test_ensemble_runner_with_cuda_graphs(data_root, tmp_path, schedule, model):
     """Recorded steps vs the same padded steps run eagerly, float64; ``plateau`` (patience 0)
-    exercises the learning rate held in a device tensor and the per-member rescaling variant
-    (passed on an H200 in session 4); ``gps`` records attention over the fixed-width dense
+    exercises the learning rate held in a device tensor and the per-member rescaling variant;
+    ``gps`` records attention over the fixed-width dense
     layout (SGD, see tests/test_static_batch.py; not yet run on a GPU)."""
     from test_static_batch import _ens_cfg
     from graphlab.train.ensemble_run import run_ensemble
@@ -137,8 +137,8 @@ def test_ensemble_runner_with_cuda_graphs(data_root, tmp_path, schedule, model):
 def test_checkpoint_writer_gets_host_tensors(data_root, tmp_path, monkeypatch):
     """The background checkpoint writer's thread receives host tensors only: a device-to-host
     copy made on its thread while the training thread records a new bucket's CUDA graph broke a
-    10-seed GIN-virtual run on an H200 (session 6: cudaErrorStreamCaptureUnsupported in the
-    writer, the recording invalidated)."""
+    10-seed GIN-virtual run on an H200 (cudaErrorStreamCaptureUnsupported in the writer, the
+    recording invalidated)."""
     import threading
 
     from test_static_batch import _ens_cfg

@@ -168,8 +168,8 @@ def test_changing_pre_transform_reprocesses(tmp_path, no_mirror):
 
 def test_concurrent_loads_wait_for_the_one_processing(tmp_path, no_mirror, capfd):
     """A second process (parallel seeds, two commands) waits on the dataset's lock while the
-    first processes, and then reuses its cache (session 7: five GPS processes processed the same
-    Peptides-func variant at once and none finished in five minutes)."""
+    first processes, and then reuses its cache (without the lock, five GPS processes processed
+    the same Peptides-func variant at once and none finished in five minutes)."""
     import subprocess
     import sys
     import time

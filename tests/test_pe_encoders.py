@@ -13,14 +13,8 @@ from graphlab.registry import ENCODINGS
 from graphlab.transforms import AddLaplacianEigen
 
 # inputs are permuted/flipped directly here, so a split eigenspace does not matter
-pytestmark = pytest.mark.filterwarnings("ignore:.*splits an eigenspace")
-
-@pytest.fixture(autouse=True)
-def _float64():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
+pytestmark = [pytest.mark.filterwarnings("ignore:.*splits an eigenspace"),
+              pytest.mark.usefixtures("float64")]
 
 
 def path_plus(n, seed):

@@ -10,13 +10,7 @@ from torch_geometric.data import Batch, Data
 from graphlab.nn import SPE, LapPE
 from graphlab.transforms import AddLaplacianEigen
 
-
-@pytest.fixture(autouse=True)
-def _float64():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 def small_spe(**kw):

@@ -50,10 +50,10 @@ class SINCGCN(nn.Module):
     Args:
         in_channels (int): node feature size (from the dataset).
         out_channels (int): outputs per node / graph.
-        hidden_channels (int): width of every layer (default 64).
-        num_layers (int): number of SINC layers (default 4).
+        hidden_channels (int): width of every layer (default: ``64``).
+        num_layers (int): number of SINC layers (default: ``4``).
         aggr (str): outer aggregator of :class:`SINCConv` (``sum|mean|sym|max``, default sum).
-        neigh_aggr (str): neighbourhood aggregator (default sum).
+        neigh_aggr (str): neighbourhood aggregator (default: ``'sum'``).
         act (str): activation inside and between layers (``relu|leaky_relu|gelu|elu``).
         conv_dropout (float): dropout on the node-wise projections inside each layer.
         input_dropout (float): dropout on the encoded node features.

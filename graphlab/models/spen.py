@@ -134,25 +134,25 @@ class SPEN(nn.Module):
     Args:
         in_channels (int): node feature size (from the dataset).
         out_channels (int): outputs per graph / node.
-        hidden_channels (int): channels of every layer (default 32).
-        num_hops (int): :math:`k` of the ego-nets (default 1).
+        hidden_channels (int): channels of every layer (default: ``32``).
+        num_hops (int): :math:`k` of the ego-nets (default: ``1``).
         orders (list of int): output order (1 or 2) of each equivariant layer; the last must be
-            1 (default ``[2, 2, 1]``).
-        input_order (int): 2 (default: adjacency + node features) or 1 (node features only).
-        reduce (str): ``mean`` (default) or ``sum`` for the pooling basis maps.
-        cross_subgraph (str): ``mean`` (default), ``sum``, ``replace`` (authors' code) or
-            ``none``.
-        node_pool (str): ``mean`` (default) or ``sum`` over the ego-nets containing a node.
-        subgraph_readout (bool): read out per ego-net (order 0) instead of per node (default
-            False).
-        mark_center (bool): add a channel marking each ego-net's centre (default False).
-        norm (str): ``batch`` (default; BatchNorm over all entries, i.e. per channel) or
-            ``none`` after each layer. With BatchNorm keep the learning rate moderate (1e-3):
+            1 (default: ``[2, 2, 1]``).
+        input_order (int): 2 (adjacency + node features) or 1 (node features only) (default: ``2``).
+        reduce (str): ``mean`` or ``sum`` for the pooling basis maps (default: ``'mean'``).
+        cross_subgraph (str): ``mean``, ``sum``, ``replace`` (authors' code) or ``none``
+            (default: ``'mean'``).
+        node_pool (str): ``mean`` or ``sum`` over the ego-nets containing a node (default: ``'mean'``).
+        subgraph_readout (bool): read out per ego-net (order 0) instead of per node
+            (default: ``False``).
+        mark_center (bool): add a channel marking each ego-net's centre (default: ``False``).
+        norm (str): ``batch`` (BatchNorm over all entries, i.e. per channel) or ``none`` after
+            each layer (default: ``'batch'``). With BatchNorm keep the learning rate moderate (1e-3):
             at 1e-2 the running statistics of order-2 layers lag the batch statistics and
             evaluation-mode outputs drift (seen on MUTAG).
         dropout (float): dropout after each layer.
-        pool (str): graph readout ``sum|mean|max`` (default sum).
-        readout_layers (int): layers of the MLP head (default 2).
+        pool (str): graph readout ``sum|mean|max`` (default: ``'sum'``).
+        readout_layers (int): layers of the MLP head (default: ``2``).
         task_level, node_encoder, edge_dim, edge_encoder: filled by the trainer.
 
     Shapes: ``x (|V|, F_in)``, ``edge_index (2, |E|)``, optional ``edge_attr (|E|, D)`` ->

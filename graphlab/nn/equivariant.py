@@ -109,8 +109,8 @@ class EquivariantLinear(nn.Module):
         out_order (int): order of the output tensor (1 or 2).
         in_channels (int): input channels :math:`C_{in}`.
         out_channels (int): output channels :math:`C_{out}`.
-        reduce (str, optional): ``'mean'`` (default) or ``'sum'`` for the pooling maps.
-        bias (bool, optional): learn the constant equivariant biases (default ``True``).
+        reduce (str, optional): ``'mean'`` or ``'sum'`` for the pooling maps (default: ``'mean'``).
+        bias (bool, optional): learn the constant equivariant biases (default: ``True``).
 
     Shapes:
         - input: ``x [M1, C_in]`` (order 1) or ``[M2, C_in]`` (order 2), and a

@@ -39,13 +39,13 @@ class FusedGATConv(MessagePassing):
     Args:
         in_channels: size of each input feature.
         out_channels: size of each output feature per head.
-        heads: number of attention heads (default 1).
-        concat: concatenate the heads (default) or average them.
-        negative_slope: slope of the LeakyReLU (default 0.2).
-        dropout: dropout on the attention coefficients in training (default 0).
-        add_self_loops: remove existing self-loops and add one per node (default ``True``).
-        bias: learn an additive bias (default ``True``).
-        use_kernels: aggregate with :func:`graphlab.kernels.gat_attention` (default ``True``).
+        heads: number of attention heads (default: ``1``).
+        concat: concatenate the heads, or average them (default: ``True``).
+        negative_slope: slope of the LeakyReLU (default: ``0.2``).
+        dropout: dropout on the attention coefficients in training (default: ``0``).
+        add_self_loops: remove existing self-loops and add one per node (default: ``True``).
+        bias: learn an additive bias (default: ``True``).
+        use_kernels: aggregate with :func:`graphlab.kernels.gat_attention` (default: ``True``).
 
     Shapes:
         - input: node features :math:`(|\mathcal{V}|, F_{in})`, edge indices

@@ -26,8 +26,8 @@ class LapPE(nn.Module):
     Args:
         out_channels (int): output width.
         k (int): number of eigenvectors (width of ``data.eigvecs``).
-        use_eigvals (bool): also feed the eigenvalues (default ``False``).
-        sign_flip (bool): random sign flips in training mode (default ``True``).
+        use_eigvals (bool): also feed the eigenvalues (default: ``False``).
+        sign_flip (bool): random sign flips in training mode (default: ``True``).
 
     Shapes:
         - input: ``data.eigvecs (|V|, k)``, optional ``data.eigvals (|V|, k)``,

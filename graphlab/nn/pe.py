@@ -56,8 +56,8 @@ from graphlab.registry import ENCODINGS, PE_TRANSFORMS, register_encoding
 
 #: Default RWSE walk length (GraphGPS ZINC/molecule configs: ``ksteps`` 1..20).
 DEFAULT_RWSE_STEPS = 20
-#: Default RRWP walk length (GRIT's ZINC config, ``ksteps`` 21; Ma et al., ICML 2023,
-#: LiamMa/GRIT).
+#: Default RRWP walk length (GRIT's ZINC config, LiamMa/GRIT ``configs/GRIT/zinc-GRIT-RRWP.yaml``:
+#: ``ksteps`` 21).
 DEFAULT_RRWP_STEPS = 21
 
 
@@ -104,10 +104,10 @@ class RWSEEncoder(_LinearNodePE):
 
     Args:
         out_channels (int): output width.
-        walk_length (int): :math:`K` (default 20, GraphGPS molecule configs).
-        attr_name (str): attribute read (default ``'rwse'``).
-        norm (str): ``'none'`` (default) or ``'batch'`` (BatchNorm on the raw values first,
-            GraphGPS's ``raw_norm_type``).
+        walk_length (int): :math:`K` (default: ``20``, GraphGPS molecule configs).
+        attr_name (str): attribute read (default: ``'rwse'``).
+        norm (str): ``'none'`` or ``'batch'`` (BatchNorm on the raw values first, GraphGPS's
+            ``raw_norm_type``) (default: ``'none'``).
 
     Shapes: ``data.rwse (|V|, K)`` -> ``(|V|, out_channels)``.
     """
@@ -126,9 +126,9 @@ class RRWPNodeEncoder(_LinearNodePE):
 
     Args:
         out_channels (int): output width.
-        walk_length (int): :math:`K` (default 21, GRIT's ZINC config).
-        attr_name (str): attribute read (default ``'rrwp'``).
-        norm (str): ``'none'`` (default) or ``'batch'``.
+        walk_length (int): :math:`K` (default: ``21``, GRIT's ZINC config).
+        attr_name (str): attribute read (default: ``'rrwp'``).
+        norm (str): ``'none'`` or ``'batch'`` (default: ``'none'``).
 
     Shapes: ``data.rrwp (|V|, K)`` -> ``(|V|, out_channels)``.
     """

@@ -31,12 +31,12 @@ class SignNet(nn.Module):
     Args:
         out_channels (int): output width.
         k (int): number of eigenvectors (width of ``data.eigvecs``).
-        hidden_channels (int): hidden width of :math:`\phi` and :math:`\rho` (default 64).
-        num_layers (int): GIN layers of :math:`\phi` (default 3).
-        phi_out_channels (int): output width of :math:`\phi` per eigenvector (default 4).
-        rho_layers (int): MLP layers of :math:`\rho` (default 2).
-        use_eigvals (bool): feed :math:`\lambda_j` to :math:`\phi` (default ``True``).
-        norm (str): ``'layer'`` (default) or ``'none'`` inside the MLPs.
+        hidden_channels (int): hidden width of :math:`\phi` and :math:`\rho` (default: ``64``).
+        num_layers (int): GIN layers of :math:`\phi` (default: ``3``).
+        phi_out_channels (int): output width of :math:`\phi` per eigenvector (default: ``4``).
+        rho_layers (int): MLP layers of :math:`\rho` (default: ``2``).
+        use_eigvals (bool): feed :math:`\lambda_j` to :math:`\phi` (default: ``True``).
+        norm (str): ``'layer'`` or ``'none'`` inside the MLPs (default: ``'layer'``).
 
     Shapes:
         - input: ``data.eigvecs (|V|, k)``, ``data.eigvals (|V|, k)``, optional

@@ -76,20 +76,20 @@ class SINCConv(MessagePassing):
         out_channels (int): output features :math:`d_{out}`.
         hidden_channels (int, optional): width :math:`d_h` of the per-edge term
             (default: ``out_channels``).
-        aggr (str, optional): outer aggregator :math:`\bigoplus` (``'sum'`` (default),
-            ``'mean'``, ``'sym'``, ``'max'``).
+        aggr (str, optional): outer aggregator :math:`\bigoplus`: ``'sum'``, ``'mean'``, ``'sym'``
+            or ``'max'`` (default: ``'sum'``).
         neigh_aggr (str, optional): neighbourhood aggregator :math:`\bigotimes`
-            (default ``'sum'``).
-        act (str or callable, optional): :math:`\sigma` (default ``'relu'``; any PyG activation
+            (default: ``'sum'``).
+        act (str or callable, optional): :math:`\sigma` (default: ``'relu'``; any PyG activation
             name, e.g. ``'leaky_relu'`` with ``act_kwargs={'negative_slope': 0.2}``).
         act_kwargs (dict, optional): arguments of the activation.
         dropout (float, optional): dropout on :math:`\mathbf{W}_Q\mathbf{h}_u`,
             :math:`\mathbf{W}_K\mathbf{h}_v` and on the aggregated context
             :math:`\bigotimes_w \mathbf{W}_N\mathbf{h}_w` (one mask per node, as the reference
-            code's ``feat_dropout``, which drops the context after aggregating it; default 0).
-        edge_dim (int, optional): edge feature size; ``None`` (default) ignores edge features.
-        inner_bias (bool, optional): bias of :math:`\mathbf{W}_Q` (default ``True``).
-        outer_bias (bool, optional): bias of :math:`\mathbf{W}_R` (default ``True``).
+            code's ``feat_dropout``, which drops the context after aggregating it; default: ``0``).
+        edge_dim (int, optional): edge feature size; ``None`` ignores edge features (default: ``None``).
+        inner_bias (bool, optional): bias of :math:`\mathbf{W}_Q` (default: ``True``).
+        outer_bias (bool, optional): bias of :math:`\mathbf{W}_R` (default: ``True``).
 
     Shapes:
         - input: node features ``(|V|, d_in)``, ``edge_index (2, |E|)`` as a ``Tensor``,

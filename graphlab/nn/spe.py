@@ -108,15 +108,15 @@ class SPE(nn.Module):
 
     Args:
         out_channels (int): output width.
-        num_phis (int): :math:`m`, number of eigenvalue functions (default 16).
-        phi_hidden_channels (int): hidden width of each :math:`\phi_\ell` (default 16).
-        phi_layers (int): layers of each :math:`\phi_\ell` (default 3).
-        rho_hidden_channels (int): hidden width of :math:`\rho` (default 128).
-        rho_layers (int): GIN layers of :math:`\rho` (default 8).
-        norm (str): ``'layer'`` (default) or ``'none'`` inside :math:`\rho`'s MLPs.
-        max_nodes (int): largest graph accepted (default 500).
+        num_phis (int): :math:`m`, number of eigenvalue functions (default: ``16``).
+        phi_hidden_channels (int): hidden width of each :math:`\phi_\ell` (default: ``16``).
+        phi_layers (int): layers of each :math:`\phi_\ell` (default: ``3``).
+        rho_hidden_channels (int): hidden width of :math:`\rho` (default: ``128``).
+        rho_layers (int): GIN layers of :math:`\rho` (default: ``8``).
+        norm (str): ``'layer'`` or ``'none'`` inside :math:`\rho`'s MLPs (default: ``'layer'``).
+        max_nodes (int): largest graph accepted (default: ``500``).
         max_pair_elements (int): largest :math:`N_\mathrm{sum} n_\mathrm{max} h` accepted
-            (default :math:`2^{28}`, 1 GiB per float32 activation).
+            (default: :math:`2^{28}`, 1 GiB per float32 activation).
 
     Shapes:
         - input: ``data.eigvals (|V|, k)``, ``data.eigvecs (|V|, k)``, optional

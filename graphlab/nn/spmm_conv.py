@@ -39,15 +39,15 @@ class SpMMConv(MessagePassing):
     Args:
         in_channels: size of each input feature.
         out_channels: size of each output feature.
-        aggr: ``'sum'`` (default), ``'mean'`` or ``'max'``.
-        normalize: apply the symmetric GCN normalisation (and self-loops) (default ``True``).
-        add_self_loops: add self-loops before normalising (default ``True``).
-        improved: use :math:`\hat{\mathbf{A}} = \mathbf{A} + 2\mathbf{I}` (default ``False``).
+        aggr: ``'sum'``, ``'mean'`` or ``'max'`` (default: ``'sum'``).
+        normalize: apply the symmetric GCN normalisation (and self-loops) (default: ``True``).
+        add_self_loops: add self-loops before normalising (default: ``True``).
+        improved: use :math:`\hat{\mathbf{A}} = \mathbf{A} + 2\mathbf{I}` (default: ``False``).
         cached: compute the normalisation once and reuse it (transductive settings only;
-            default ``False``; without it the last graph's normalisation is still reused when
+            default: ``False``; without it the last graph's normalisation is still reused when
             the very same, unmodified ``edge_index`` tensor comes again).
-        bias: learn an additive bias (default ``True``).
-        use_kernels: aggregate with :func:`graphlab.kernels.spmm` (default ``True``).
+        bias: learn an additive bias (default: ``True``).
+        use_kernels: aggregate with :func:`graphlab.kernels.spmm` (default: ``True``).
 
     Shapes:
         - input: node features :math:`(|\mathcal{V}|, F_{in})`, edge indices

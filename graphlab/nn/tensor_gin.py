@@ -40,8 +40,8 @@ class TensorGINConv(MessagePassing):
 
     Args:
         mlp (nn.Module): applied to the last axis.
-        eps (float): initial :math:`\epsilon` (default 0).
-        train_eps (bool): learn :math:`\epsilon` (default ``True``).
+        eps (float): initial :math:`\epsilon` (default: ``0``).
+        train_eps (bool): learn :math:`\epsilon` (default: ``True``).
 
     Shapes:
         - input: ``x (|V|, *, F_in)``, ``edge_index (2, |E|)``

@@ -8,8 +8,8 @@ synchronisation for the whole checkpoint), and the file is written on one backgr
 an atomic rename (a kill during the write leaves the previous checkpoint).
 
 The copy is made on the calling thread on purpose: a CUDA call from another thread while the
-training thread records a CUDA graph breaks the recording (seen on an H200 in session 6), so the
-writer thread only pickles host memory.
+training thread records a CUDA graph breaks the recording (``cudaErrorStreamCaptureUnsupported``
+on an H200), so the writer thread only pickles host memory.
 """
 from __future__ import annotations
 

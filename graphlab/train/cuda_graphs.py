@@ -18,7 +18,7 @@ eagerly on the padded batch (the CPU path, used by tests to check the padding it
 All of a :class:`GraphedSteps`' graphs record into one shared memory pool, so the activations of
 a step take the memory of the largest bucket once, not once per bucket: with a pool per graph,
 a 4-seed GPS ensemble on Peptides-func held 113.75 GiB in graph pools after 23 epochs (about 20
-buckets) and ran out of an H200's memory in its 24th (session 8). Sharing is safe because the
+buckets) and ran out of an H200's memory in its 24th. Sharing is safe because the
 graphs never run concurrently (one stream) and nothing a graph leaves in the pool is read after
 another graph replays: each call returns a copy of its graph's output.
 

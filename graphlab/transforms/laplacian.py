@@ -8,7 +8,7 @@ Solver. The graph is split into connected components (``scipy.sparse.csgraph``);
 component is solved on its own and the ``k`` smallest eigenpairs over all components are kept.
 This makes the null space of a disconnected graph exact and canonical (one
 :math:`D^{1/2}\mathbf{1}` indicator per component) and lets a large graph of small pieces use
-the dense solver. A component with at most ``dense_max_nodes`` nodes (default 500, see
+the dense solver. A component with at most ``dense_max_nodes`` nodes (default: ``500``, see
 :data:`DENSE_MAX_NODES`) is solved densely with LAPACK (``numpy.linalg.eigh``, float64);
 a larger one with ARPACK (``scipy.sparse.linalg.eigsh``, tolerance 0 = machine precision,
 fixed start vector): first plain Lanczos for the smallest algebraic eigenvalues (fast on
@@ -177,14 +177,14 @@ class AddLaplacianEigen(BaseTransform):
 
     Args:
         k (int): number of eigenpairs.
-        normalization (str, optional): ``'sym'`` (default) for the symmetric normalised
-            Laplacian, ``None`` for :math:`D - A`. Isolated nodes get :math:`L_{ii} = 0`.
+        normalization (str, optional): ``'sym'`` for the symmetric normalised Laplacian,
+            ``None`` for :math:`D - A` (default: ``'sym'``). Isolated nodes get :math:`L_{ii} = 0`.
         edge_weight_attr (str, optional): name of a ``[E]`` edge-weight attribute; unweighted
-            when ``None`` (default).
+            when ``None`` (default: ``None``).
         dense_max_nodes (int): connected components up to this size use the dense solver,
-            larger ones ARPACK shift-invert (default :data:`DENSE_MAX_NODES` = 500).
-        split_tol (float): relative tolerance of the eigenspace-split warning (default 1e-6).
-        dtype (torch.dtype): storage dtype (default ``torch.float32``; computed in float64).
+            larger ones ARPACK shift-invert (default: :data:`DENSE_MAX_NODES` = ``500``).
+        split_tol (float): relative tolerance of the eigenspace-split warning (default: ``1e-6``).
+        dtype (torch.dtype): storage dtype (default: ``torch.float32``; computed in float64).
 
     Shapes:
         - input: ``Data`` with ``edge_index (2, |E|)`` and ``num_nodes = N``

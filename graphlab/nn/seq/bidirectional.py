@@ -1,3 +1,5 @@
+"""``Bidirectional``: any causal sequence core made bidirectional by a second core that reads
+each sequence reversed within its own length."""
 from __future__ import annotations
 
 from typing import Optional
@@ -24,7 +26,7 @@ class Bidirectional(nn.Module):
     Args:
         core_fwd (nn.Module): the forward-direction core (a :class:`SequenceCore`).
         core_bwd (nn.Module): the backward-direction core (same ``d_model``).
-        merge (str): ``'add'`` or ``'concat_proj'``. (default ``'add'``)
+        merge (str): ``'add'`` or ``'concat_proj'``. (default: ``'add'``)
 
     Shapes:
         - **input:** ``x`` :math:`(B, L, D)`, ``mask`` :math:`(B, L)` bool or ``None``

@@ -1,3 +1,5 @@
+"""DeltaNet (``DeltaNet``): the delta rule with one Householder factor per token, as a
+:class:`~graphlab.nn.seq.deltaproduct.DeltaProduct` with ``num_householder=1``."""
 from __future__ import annotations
 
 from graphlab.nn.seq.deltaproduct import DeltaProduct
@@ -23,14 +25,14 @@ class DeltaNet(DeltaProduct):
 
     Args:
         d_model (int): token width :math:`D`.
-        num_heads (int): number of heads; must divide ``d_model``. (default ``4``)
-        allow_neg_eigval (bool): :math:`\beta \in (0, 2)`. (default ``False``, as fla's DeltaNet)
-        use_gate (bool): forget gate :math:`\alpha_t`; off means :math:`\alpha_t = 1`. (default ``False``)
-        use_short_conv (bool): short convolution on :math:`q, k, v`. (default ``True``)
-        conv_size (int): its width. (default ``4``)
-        chunk_size (int): chunk length of the WY form. (default ``64``)
-        norm_eps (float): RMSNorm epsilon. (default ``1e-5``)
-        use_fla (bool): dispatch to fla on CUDA when importable. (default ``True``)
+        num_heads (int): number of heads; must divide ``d_model``. (default: ``4``)
+        allow_neg_eigval (bool): :math:`\beta \in (0, 2)`. (default: ``False``, as fla's DeltaNet)
+        use_gate (bool): forget gate :math:`\alpha_t`; off means :math:`\alpha_t = 1`. (default: ``False``)
+        use_short_conv (bool): short convolution on :math:`q, k, v`. (default: ``True``)
+        conv_size (int): its width. (default: ``4``)
+        chunk_size (int): chunk length of the WY form. (default: ``64``)
+        norm_eps (float): RMSNorm epsilon. (default: ``1e-5``)
+        use_fla (bool): dispatch to fla on CUDA when importable. (default: ``True``)
 
     Shapes:
         - **input:** ``x`` :math:`(B, L, D)`, ``mask`` :math:`(B, L)` or ``None``

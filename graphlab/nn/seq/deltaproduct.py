@@ -1,3 +1,6 @@
+"""DeltaProduct (``DeltaProduct``): ``n_h`` generalised Householder updates of a matrix state
+per token, trained in the chunked WY form of :mod:`graphlab.nn.seq.delta.chunk` (twin:
+:mod:`graphlab.nn.seq.delta.naive`) or with fla's kernels on CUDA."""
 from __future__ import annotations
 
 import math
@@ -40,15 +43,15 @@ class DeltaProduct(SequenceCore):
 
     Args:
         d_model (int): token width :math:`D`.
-        num_heads (int): number of heads; must divide ``d_model``. (default ``4``)
-        num_householder (int): :math:`n_h`. (default ``2``)
-        allow_neg_eigval (bool): :math:`\beta \in (0, 2)`. (default ``True``, as fla's GatedDeltaProduct)
-        use_gate (bool): the forget gate :math:`\alpha_t`. (default ``True``, as fla's GatedDeltaProduct)
-        use_short_conv (bool): short convolution on :math:`q, k, v`. (default ``True``)
-        conv_size (int): its width. (default ``4``)
-        chunk_size (int): chunk length of the WY form. (default ``64``)
-        norm_eps (float): RMSNorm epsilon. (default ``1e-5``)
-        use_fla (bool): dispatch to fla on CUDA when importable. (default ``True``)
+        num_heads (int): number of heads; must divide ``d_model``. (default: ``4``)
+        num_householder (int): :math:`n_h`. (default: ``2``)
+        allow_neg_eigval (bool): :math:`\beta \in (0, 2)`. (default: ``True``, as fla's GatedDeltaProduct)
+        use_gate (bool): the forget gate :math:`\alpha_t`. (default: ``True``, as fla's GatedDeltaProduct)
+        use_short_conv (bool): short convolution on :math:`q, k, v`. (default: ``True``)
+        conv_size (int): its width. (default: ``4``)
+        chunk_size (int): chunk length of the WY form. (default: ``64``)
+        norm_eps (float): RMSNorm epsilon. (default: ``1e-5``)
+        use_fla (bool): dispatch to fla on CUDA when importable. (default: ``True``)
 
     Shapes:
         - **input:** ``x`` :math:`(B, L, D)`, ``mask`` :math:`(B, L)` or ``None``

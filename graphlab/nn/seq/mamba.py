@@ -1,3 +1,9 @@
+"""Mamba's selective state-space core (``Mamba``) and its scan :func:`selective_scan`.
+
+The training path is graphlab's chunked parallel scan, exact also for the negative transitions
+of ``allow_neg_eigval``; on CUDA, mamba-ssm's fused kernels are used when they are installed and
+apply. The step-by-step twin is :mod:`graphlab.nn.seq.ssm.naive`.
+"""
 from __future__ import annotations
 
 import functools
@@ -79,19 +85,19 @@ class Mamba(SequenceCore):
 
     Args:
         d_model (int): token width :math:`D`.
-        d_state (int): state size :math:`N` per channel. (default ``16``)
-        d_conv (int): width of the causal depthwise convolution. (default ``4``)
-        expand (int): inner width :math:`E = \text{expand} \cdot D`. (default ``2``)
+        d_state (int): state size :math:`N` per channel. (default: ``16``)
+        d_conv (int): width of the causal depthwise convolution. (default: ``4``)
+        expand (int): inner width :math:`E = \text{expand} \cdot D`. (default: ``2``)
         dt_rank (int, optional): rank of :math:`W_\Delta`; ``None`` means :math:`\lceil D/16 \rceil`.
-        dt_min (float): smallest initial step :math:`\Delta`. (default ``1e-3``)
-        dt_max (float): largest initial step :math:`\Delta`. (default ``1e-1``)
-        allow_neg_eigval (bool): map :math:`\bar A` into :math:`(-1, 1)`. (default ``False``)
-        chunk_size (int): chunk length of the parallel scan. (default ``64``)
-        use_fast_path (bool): dispatch to mamba-ssm on CUDA when possible. (default ``True``)
+        dt_min (float): smallest initial step :math:`\Delta`. (default: ``1e-3``)
+        dt_max (float): largest initial step :math:`\Delta`. (default: ``1e-1``)
+        allow_neg_eigval (bool): map :math:`\bar A` into :math:`(-1, 1)`. (default: ``False``)
+        chunk_size (int): chunk length of the parallel scan. (default: ``64``)
+        use_fast_path (bool): dispatch to mamba-ssm on CUDA when possible. (default: ``True``)
         recompute (bool): on the torch path, keep no scan states for the backward pass and
             recompute them there (:func:`torch.utils.checkpoint.checkpoint`): activation memory
             drops from about :math:`2\log_2(T)` tensors of shape :math:`(B, L, E, N)` per layer to
-            the layer's inputs, for one extra scan in the backward pass. (default ``False``)
+            the layer's inputs, for one extra scan in the backward pass. (default: ``False``)
 
     Shapes:
         - **input:** ``x`` :math:`(B, L, D)`, ``mask`` :math:`(B, L)` (bool, right-padded) or ``None``

@@ -1,3 +1,10 @@
+"""S4D and S4-PTD: one diagonal SISO state space per channel, evaluated as a causal convolution
+with a Vandermonde kernel through the FFT (the ``S4D`` core, and ``S4PTD`` with the
+perturb-then-diagonalise init).
+
+:func:`s4d_eigenvalues` gives the S4D-Lin / S4D-Inv / S4D-LegS diagonals; the kernel's
+step-by-step twin is :mod:`graphlab.nn.seq.ssm.naive`.
+"""
 from __future__ import annotations
 
 import math
@@ -51,10 +58,10 @@ class S4D(SequenceCore):
 
     Args:
         d_model (int): token width :math:`D` (= number of SSM channels).
-        d_state (int): state size :math:`N` (``N/2`` complex modes with ``s = 2``). (default ``64``)
-        init (str): ``'lin'``, ``'inv'`` or ``'legs'``. (default ``'inv'``)
-        dt_min (float): smallest initial step. (default ``1e-3``)
-        dt_max (float): largest initial step. (default ``1e-1``)
+        d_state (int): state size :math:`N` (``N/2`` complex modes with ``s = 2``). (default: ``64``)
+        init (str): ``'lin'``, ``'inv'`` or ``'legs'``. (default: ``'inv'``)
+        dt_min (float): smallest initial step. (default: ``1e-3``)
+        dt_max (float): largest initial step. (default: ``1e-1``)
 
     Shapes:
         - **input:** ``x`` :math:`(B, L, D)`, ``mask`` :math:`(B, L)` or ``None``
@@ -161,11 +168,11 @@ class S4PTD(S4D):
 
     Args:
         d_model (int): token width :math:`D`.
-        d_state (int): state size :math:`N`. (default ``64``)
-        dt_min (float): smallest initial step. (default ``1e-3``)
-        dt_max (float): largest initial step. (default ``1e-1``)
-        ptd_eps (float): radius :math:`\|E\| \le \epsilon\|A\|` of the PTD optimisation. (default ``1e-4``)
-        ptd_gamma (float): weight of :math:`\|E\|/\|A\|` in the PTD objective. (default ``1e3``)
+        d_state (int): state size :math:`N`. (default: ``64``)
+        dt_min (float): smallest initial step. (default: ``1e-3``)
+        dt_max (float): largest initial step. (default: ``1e-1``)
+        ptd_eps (float): radius :math:`\|E\| \le \epsilon\|A\|` of the PTD optimisation. (default: ``1e-4``)
+        ptd_gamma (float): weight of :math:`\|E\|/\|A\|` in the PTD objective. (default: ``1e3``)
 
     Shapes:
         - **input:** ``x`` :math:`(B, L, D)`, ``mask`` :math:`(B, L)` or ``None``

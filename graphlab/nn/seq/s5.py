@@ -1,3 +1,9 @@
+"""S5 and S5-PTD: one complex diagonal MIMO state space shared by all channels, run with a
+chunked parallel scan (the ``S5`` core, and ``S5PTD`` with the perturb-then-diagonalise init).
+
+The step-by-step twin is :mod:`graphlab.nn.seq.ssm.naive`; the inits live in
+:mod:`graphlab.nn.seq.ssm.hippo`.
+"""
 from __future__ import annotations
 
 import math
@@ -35,10 +41,10 @@ class S5(SequenceCore):
 
     Args:
         d_model (int): token width :math:`D`.
-        d_state (int): state size :math:`P`. (default ``64``)
-        dt_min (float): smallest initial step. (default ``1e-3``)
-        dt_max (float): largest initial step. (default ``1e-1``)
-        chunk_size (int): chunk length of the parallel scan. (default ``64``)
+        d_state (int): state size :math:`P`. (default: ``64``)
+        dt_min (float): smallest initial step. (default: ``1e-3``)
+        dt_max (float): largest initial step. (default: ``1e-1``)
+        chunk_size (int): chunk length of the parallel scan. (default: ``64``)
 
     Shapes:
         - **input:** ``x`` :math:`(B, L, D)`, ``mask`` :math:`(B, L)` or ``None``
@@ -123,12 +129,12 @@ class S5PTD(S5):
 
     Args:
         d_model (int): token width :math:`D`.
-        d_state (int): state size :math:`P`. (default ``64``)
-        dt_min (float): smallest initial step. (default ``1e-3``)
-        dt_max (float): largest initial step. (default ``1e-1``)
-        chunk_size (int): chunk length of the parallel scan. (default ``64``)
-        ptd_eps (float): radius :math:`\|E\| \le \epsilon\|A\|` of the PTD optimisation. (default ``1e-4``)
-        ptd_gamma (float): weight of :math:`\|E\|/\|A\|` in the PTD objective. (default ``1e3``)
+        d_state (int): state size :math:`P`. (default: ``64``)
+        dt_min (float): smallest initial step. (default: ``1e-3``)
+        dt_max (float): largest initial step. (default: ``1e-1``)
+        chunk_size (int): chunk length of the parallel scan. (default: ``64``)
+        ptd_eps (float): radius :math:`\|E\| \le \epsilon\|A\|` of the PTD optimisation. (default: ``1e-4``)
+        ptd_gamma (float): weight of :math:`\|E\|/\|A\|` in the PTD objective. (default: ``1e3``)
 
     Shapes:
         - **input:** ``x`` :math:`(B, L, D)`, ``mask`` :math:`(B, L)` or ``None``

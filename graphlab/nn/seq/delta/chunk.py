@@ -39,7 +39,7 @@ def chunk_delta_rule(q: Tensor, k: Tensor, v: Tensor, beta: Tensor, g: Optional[
         beta (Tensor): ``[B, L, H]``, any positive value (``(0, 2)`` for negative eigenvalues).
         g (Tensor, optional): log-decay ``[B, L, H]`` (``<= 0``); ``None`` means no gate.
         h0 (Tensor, optional): initial state ``[B, H, K, V]``.
-        chunk_size (int): :math:`T`. (default ``64``)
+        chunk_size (int): :math:`T`. (default: ``64``)
 
     Returns:
         ``(o [B, L, H, V], S_L [B, H, K, V])``.

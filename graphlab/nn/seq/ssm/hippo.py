@@ -106,10 +106,10 @@ def ptd_perturbation(N: int, eps: float = 1e-4, gamma: float = 1e3, steps: int =
 
     Args:
         N (int): state size.
-        eps (float): radius of the feasible set, ``||E||_2 <= eps * ||A||_2``. (default ``1e-4``)
-        gamma (float): weight of ``||E|| / ||A||`` against ``log kappa``. (default ``1e3``)
-        steps (int): Adam steps. (default ``150``)
-        seed (int): seed of the starting point. (default ``0``)
+        eps (float): radius of the feasible set, ``||E||_2 <= eps * ||A||_2``. (default: ``1e-4``)
+        gamma (float): weight of ``||E|| / ||A||`` against ``log kappa``. (default: ``1e3``)
+        steps (int): Adam steps. (default: ``150``)
+        seed (int): seed of the starting point. (default: ``0``)
     """
     A_np, _ = hippo_legs(N)
     with _single_thread(), torch.enable_grad():

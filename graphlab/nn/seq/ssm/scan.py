@@ -37,7 +37,7 @@ def linear_scan(a: Tensor, b: Tensor, h0: Optional[Tensor] = None, chunk_size: i
         a (Tensor): transitions ``[B, L, ...]`` (broadcastable to ``b``; real or complex, any sign).
         b (Tensor): inputs ``[B, L, ...]``.
         h0 (Tensor, optional): initial state ``[B, ...]`` (zeros if ``None``).
-        chunk_size (int): inner chunk length. (default ``64``)
+        chunk_size (int): inner chunk length. (default: ``64``)
 
     Returns:
         Tensor: ``h [B, L, ...]``.
