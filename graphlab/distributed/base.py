@@ -94,9 +94,10 @@ class CommHookStrategy(Strategy):
 class LoopStrategy(Strategy):
     """An outer loop that takes the optimisation steps.
 
-    The default :meth:`optimization_step` is one plain step (backward, the trainer's gradient
-    clipping, optimiser step, zero the gradients), so a subclass overrides only what it
-    changes; epoch-interval learning-rate schedules step in :meth:`on_epoch_end`.
+    The default :meth:`optimization_step` is one plain step (zero the gradients, backward,
+    the config's gradient clipping, optimiser step, the schedule's steps where Lightning's
+    automatic optimisation takes them), so a subclass overrides only what it changes; plateau
+    schedules step in :meth:`on_epoch_end`, after the epoch's evaluation.
     """
 
     owns_steps = True
@@ -114,10 +115,12 @@ class LoopStrategy(Strategy):
         module.clip_configured_gradients(opt)
         opt.step()
         module.step_batch_schedules()
+        if module.is_last_batch(batch_idx):
+            module.step_epoch_schedules(plateau=False)
 
     def on_epoch_end(self, module) -> None:
-        """After the epoch's evaluation: step the epoch-interval schedules."""
-        module.step_epoch_schedules()
+        """After the epoch's evaluation: step the schedules that watch it."""
+        module.step_epoch_schedules(plateau=True)
 
     def on_fit_end(self, module) -> None:
         """After the last epoch (e.g. a final merge of the workers' models)."""

@@ -186,7 +186,8 @@ def validate_sections(cfg: dict, in_memory: bool = False) -> dict:
     cfg = _top(cfg, need=() if in_memory else ("data",))
     cfg.setdefault("model", {"name": "<given>"})
     if in_memory:
-        cfg.setdefault("data", {"name": "<in-memory>"})
+        cfg.setdefault("data", {})
+        cfg["data"].setdefault("name", "<in-memory>")
         check_section("data", {k: v for k, v in cfg["data"].items() if k != "name"}, DATA_KEYS)
         cfg["data"].setdefault("batch_size", 32)
         cfg["data"].setdefault("loader", "auto")

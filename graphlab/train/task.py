@@ -225,14 +225,19 @@ class GraphTask(L.LightningModule):
                 self.schedule.interval == "step":
             self.schedule.scheduler.step()
 
-    def step_epoch_schedules(self) -> None:
-        """Epoch-interval schedule steps under manual optimisation (Lightning steps them in
-        automatic optimisation)."""
-        if self.schedule is None or self.schedule.scheduler is None or \
-                self.schedule.interval != "epoch":
+    def step_epoch_schedules(self, plateau: bool) -> None:
+        """Epoch-interval schedule steps under manual optimisation, at the points where
+        Lightning takes them in automatic optimisation: rules that watch a validation value
+        (``plateau=True``) after the epoch's evaluation, the others after its last training
+        batch, before the evaluation."""
+        s = self.schedule
+        if s is None or s.scheduler is None or s.interval != "epoch" or \
+                (s.monitor is not None) != plateau:
             return
-        self.schedule.step_epoch(self.recorder.monitored(self.schedule.watches_loss)
-                                 if self.schedule.monitor is not None else None)
+        s.step_epoch(self.recorder.monitored(s.watches_loss) if plateau else None)
+
+    def is_last_batch(self, batch_idx: int) -> bool:
+        return batch_idx + 1 >= self.trainer.num_training_batches
 
     # -- checkpoint state --------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
