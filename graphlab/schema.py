@@ -32,7 +32,12 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 from graphlab.errors import ConfigError
 
 __all__ = ["Constraint", "Range", "Choice", "Param", "signature_schema", "check_section",
-           "check_value", "did_you_mean", "unknown_key"]
+           "check_value", "did_you_mean", "unknown_key", "INJECTED_MODEL_ARGS"]
+
+#: the model arguments a task family fills in from the dataset; a config must not set them
+#: (the model contract, :mod:`graphlab.models.contract`)
+INJECTED_MODEL_ARGS = ("in_channels", "out_channels", "task_level", "node_encoder", "edge_dim",
+                       "edge_encoder", "num_users", "num_items")
 
 
 class Constraint:

@@ -48,13 +48,10 @@ from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
+from graphlab.schema import INJECTED_MODEL_ARGS
 from graphlab.tasks import metrics as M
 
 __all__ = ["Task", "INJECTED_MODEL_ARGS", "node_ids", "split_mask"]
-
-#: the model arguments a task fills in from the dataset; a config must not set them
-INJECTED_MODEL_ARGS = ("in_channels", "out_channels", "task_level", "node_encoder", "edge_dim",
-                       "edge_encoder", "num_users", "num_items")
 
 
 class Task:
