@@ -8,9 +8,9 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.utils import scatter
 
-from graphlab.models.gps import GPSLayer, LocalMPNN, MPNNS, NORMS, _HybridBase, reset_children
+from graphlab.models.gps import GPSLayer, LocalMPNN, NORMS, _HybridBase, reset_children
 from graphlab.models.basic import _check_choice
-from graphlab.registry import register_model
+from graphlab.registry import LOCAL_MPNNS, register_model
 
 TOKEN_ENCODERS = ("mpnn", "mean")
 
@@ -261,7 +261,7 @@ class GMN(_HybridBase):
                                  ("num_samples", num_samples, 1), ("eval_orders", eval_orders, 1)):
             if not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-        _check_choice("mpnn", mpnn, MPNNS)
+        _check_choice("mpnn", mpnn, tuple(LOCAL_MPNNS.names()))
         _check_choice("norm", norm, NORMS)
         _check_choice("token_encoder", token_encoder, TOKEN_ENCODERS)
         if m >= 1 and token_encoder == "mpnn" and mpnn == "none":

@@ -11,9 +11,8 @@ from graphlab.models.basic import POOLS, TASK_LEVELS, _check_choice, readout
 from graphlab.nn.checks import check_no_nan
 from graphlab.nn.encoders import EdgeEncoder, FeatureEncoder
 from graphlab.nn.self_loops import gat_conv_with_self_loops, gcn_self_loops
-from graphlab.registry import register_model
+from graphlab.registry import LOCAL_MPNNS, register_local_mpnn, register_model
 
-MPNNS = ("gatedgcn", "gine", "gin", "gcn", "gat", "none")
 NORMS = ("batch", "layer", "none")
 
 
@@ -35,40 +34,31 @@ def _norm(kind: str, channels: int) -> nn.Module:
 class LocalMPNN(nn.Module):
     """One local message-passing layer of a hybrid block, with its residual and norm.
 
-    ``mpnn='gatedgcn'`` reproduces the LRGB/GraphGPS GatedGCN block (the conv, BatchNorm, ReLU,
-    dropout, residual, on nodes and on edges); every other kind is ``x + dropout(conv(x))``. The
-    block's norm comes after the residual, as in GraphGPS. Returns ``(x, edge_attr)``, with the
-    edge states updated by GatedGCN and passed through otherwise.
+    ``mpnn`` names a kind registered in :data:`graphlab.registry.LOCAL_MPNNS` (below:
+    ``gatedgcn``, ``gine``, ``gin``, ``gcn``, ``gat``, ``none``). ``mpnn='gatedgcn'`` reproduces
+    the LRGB/GraphGPS GatedGCN block (the conv, BatchNorm, ReLU, dropout, residual, on nodes and
+    on edges); every other kind is ``x + dropout(conv(x))``. The block's norm comes after the
+    residual, as in GraphGPS. Returns ``(x, edge_attr)``, with the edge states updated by
+    GatedGCN and passed through otherwise.
+
+    A new kind is a class with ``uses_edges`` (whether it reads edge features), ``build(block,
+    channels, edge_channels, heads)`` (sets ``block.conv`` and any other modules) and
+    ``apply(block, x, edge_index, edge_feats, edge_attr) -> (h, edge_attr)`` (the branch
+    before dropout / residual / norm for all but GatedGCN, which applies its own), registered
+    with ``@register_local_mpnn("name")``.
     """
 
     def __init__(self, mpnn: str, channels: int, edge_channels: Optional[int], heads: int = 4,
                  dropout: float = 0.0, norm: str = "batch"):
         super().__init__()
-        _check_choice("mpnn", mpnn, MPNNS)
+        _check_choice("mpnn", mpnn, tuple(LOCAL_MPNNS.names()))
         _check_choice("norm", norm, NORMS)
         self.kind, self.dropout = mpnn, dropout
-        self.uses_edges = edge_channels is not None and mpnn in ("gatedgcn", "gine", "gat")
-        H, E = channels, edge_channels if self.uses_edges else None
-        if mpnn == "gatedgcn":
-            from graphlab.nn.gated_gcn import GatedGCNConv
-            self.conv = GatedGCNConv(H, H, edge_dim=E)
-            self.bn_x = nn.BatchNorm1d(H)
-            self.bn_e = nn.BatchNorm1d(H) if E is not None else None
-        elif mpnn in ("gine", "gin"):
-            from torch_geometric.nn import GINConv, GINEConv
-            mlp = nn.Sequential(nn.Linear(H, H), nn.ReLU(), nn.Linear(H, H))
-            self.conv = GINEConv(mlp, edge_dim=E) if E is not None else GINConv(mlp)
-        elif mpnn == "gcn":  # self-loops from graphlab.nn.self_loops (fixed sizes)
-            from torch_geometric.nn import GCNConv
-            self.conv = GCNConv(H, H, add_self_loops=False)
-        elif mpnn == "gat":
-            from torch_geometric.nn import GATConv
-            if H % heads:
-                raise ValueError(f"hidden_channels={H} must be divisible by heads={heads}")
-            self.conv = GATConv(H, H // heads, heads=heads, edge_dim=E, add_self_loops=False)
-        else:
-            self.conv = None
-        self.norm = _norm(norm, H) if self.conv is not None else nn.Identity()
+        self.spec = LOCAL_MPNNS.get(mpnn)
+        self.uses_edges = edge_channels is not None and self.spec.uses_edges
+        self.conv = None
+        self.spec.build(self, channels, edge_channels if self.uses_edges else None, heads)
+        self.norm = _norm(norm, channels) if self.conv is not None else nn.Identity()
 
     def reset_parameters(self) -> None:
         reset_children(self)
@@ -78,23 +68,104 @@ class LocalMPNN(nn.Module):
         if self.conv is None:
             return x, edge_attr
         e_in = edge_attr if self.uses_edges else None
-        if self.kind == "gatedgcn":
-            h, e = self.conv(x, edge_index, e_in, return_edge_attr=True)
-            h = F.dropout(F.relu(self.bn_x(h)), self.dropout, self.training)
-            if self.bn_e is not None and edge_attr is not None:
-                e = F.dropout(F.relu(self.bn_e(e)), self.dropout, self.training)
-                edge_attr = edge_attr + e
-        elif self.kind == "gcn":
-            index, weight = gcn_self_loops(edge_index, None, x.size(0), dtype=x.dtype)
-            h = F.dropout(self.conv(x, index, weight), self.dropout, self.training)
-        elif self.kind == "gat":
-            h = F.dropout(gat_conv_with_self_loops(self.conv, x, edge_index, e_in),
-                          self.dropout, self.training)
-        elif e_in is not None:
-            h = F.dropout(self.conv(x, edge_index, e_in), self.dropout, self.training)
-        else:
-            h = F.dropout(self.conv(x, edge_index), self.dropout, self.training)
+        h, edge_attr = self.spec.apply(self, x, edge_index, e_in, edge_attr)
         return self.norm(x + h), edge_attr
+
+
+def _dropped(block: nn.Module, h: Tensor) -> Tensor:
+    return F.dropout(h, block.dropout, block.training)
+
+
+@register_local_mpnn("gatedgcn")
+class _GatedGCNKind:
+    uses_edges = True
+
+    @staticmethod
+    def build(block, H, E, heads):
+        from graphlab.nn.gated_gcn import GatedGCNConv
+        block.conv = GatedGCNConv(H, H, edge_dim=E)
+        block.bn_x = nn.BatchNorm1d(H)
+        block.bn_e = nn.BatchNorm1d(H) if E is not None else None
+
+    @staticmethod
+    def apply(block, x, edge_index, e_in, edge_attr):
+        h, e = block.conv(x, edge_index, e_in, return_edge_attr=True)
+        h = _dropped(block, F.relu(block.bn_x(h)))
+        if block.bn_e is not None and edge_attr is not None:
+            edge_attr = edge_attr + _dropped(block, F.relu(block.bn_e(e)))
+        return h, edge_attr
+
+
+class _GINKind:
+    uses_edges = True
+
+    @staticmethod
+    def build(block, H, E, heads):
+        from torch_geometric.nn import GINConv, GINEConv
+        mlp = nn.Sequential(nn.Linear(H, H), nn.ReLU(), nn.Linear(H, H))
+        block.conv = GINEConv(mlp, edge_dim=E) if E is not None else GINConv(mlp)
+
+    @staticmethod
+    def apply(block, x, edge_index, e_in, edge_attr):
+        h = block.conv(x, edge_index, e_in) if e_in is not None else block.conv(x, edge_index)
+        return _dropped(block, h), edge_attr
+
+
+@register_local_mpnn("gine")
+class _GINEKind(_GINKind):
+    pass
+
+
+@register_local_mpnn("gin")
+class _GINOnlyKind(_GINKind):
+    uses_edges = False
+
+
+@register_local_mpnn("gcn")
+class _GCNKind:
+    """Self-loops from graphlab.nn.self_loops (fixed sizes)."""
+
+    uses_edges = False
+
+    @staticmethod
+    def build(block, H, E, heads):
+        from torch_geometric.nn import GCNConv
+        block.conv = GCNConv(H, H, add_self_loops=False)
+
+    @staticmethod
+    def apply(block, x, edge_index, e_in, edge_attr):
+        index, weight = gcn_self_loops(edge_index, None, x.size(0), dtype=x.dtype)
+        return _dropped(block, block.conv(x, index, weight)), edge_attr
+
+
+@register_local_mpnn("gat")
+class _GATKind:
+    uses_edges = True
+
+    @staticmethod
+    def build(block, H, E, heads):
+        from torch_geometric.nn import GATConv
+        if H % heads:
+            raise ValueError(f"hidden_channels={H} must be divisible by heads={heads}")
+        block.conv = GATConv(H, H // heads, heads=heads, edge_dim=E, add_self_loops=False)
+
+    @staticmethod
+    def apply(block, x, edge_index, e_in, edge_attr):
+        return _dropped(block, gat_conv_with_self_loops(block.conv, x, edge_index, e_in)), \
+            edge_attr
+
+
+@register_local_mpnn("none")
+class _NoMPNN:
+    uses_edges = False
+
+    @staticmethod
+    def build(block, H, E, heads):
+        block.conv = None
+
+    @staticmethod
+    def apply(block, x, edge_index, e_in, edge_attr):
+        return x, edge_attr
 
 
 class FeedForward(nn.Module):

@@ -18,6 +18,9 @@ never reach a real node, so a graph's output does not depend on the graphs it is
   2024, https://arxiv.org/abs/2402.00789: nodes sorted by degree with random tie-breaking in
   training and an average over several orderings at evaluation), optionally bidirectional.
 * ``'none'``: no global mixing (:func:`build_mixer` returns ``None``).
+
+Each is a factory registered in :data:`graphlab.registry.MIXERS`; a new mixer is one more
+``@register_mixer("name")`` factory with the shared call above.
 """
 from __future__ import annotations
 
@@ -29,8 +32,8 @@ from torch import Tensor, nn
 from torch_geometric.utils import cumsum, degree, to_dense_batch
 
 from graphlab.nn import checks as _checks
+from graphlab.registry import register_mixer
 
-MIXERS = ("multihead", "performer", "seq", "none")
 ORDERS = ("degree", "index", "random")
 TIE_BREAKS = ("noise", "state", "index")
 
@@ -435,22 +438,41 @@ def build_mixer(name: str, channels: int, *, heads: int = 4, dropout: float = 0.
                 seq_core_kwargs: Optional[Dict[str, Any]] = None, bidirectional: bool = False,
                 order: str = "degree", tie_break: str = "noise",
                 eval_orders: int = 5) -> Optional[nn.Module]:
-    """The global mixer called ``name`` (see the module docstring); ``None`` for ``'none'``.
+    """The global mixer registered as ``name`` in :data:`graphlab.registry.MIXERS` (see the
+    module docstring); ``None`` for ``'none'``. A mixer factory takes ``(channels, options)``,
+    ``options`` holding every keyword argument of this function.
 
     ``name`` may also be a sequence-core name directly (``'mamba'``, ``'s4d'``, ...), short for
     ``name='seq', seq_core=name``."""
+    from graphlab.registry import MIXERS, SEQ_CORES
     name = str(name).lower()
-    if name == "none":
-        return None
-    if name == "multihead":
-        return MultiheadMixer(channels, heads, dropout)
-    if name == "performer":
-        return PerformerMixer(channels, heads, num_features, dropout)
-    if name != "seq":
-        from graphlab.registry import SEQ_CORES
+    if name not in MIXERS:
         if name not in SEQ_CORES:
-            raise ValueError(f"mixer={name!r} is not one of {', '.join(MIXERS)} nor a sequence "
-                             f"core ({', '.join(SEQ_CORES.names()) or 'none registered'})")
+            raise ValueError(f"mixer={name!r} is not one of {', '.join(MIXERS.names())} nor a "
+                             f"sequence core ({', '.join(SEQ_CORES.names()) or 'none registered'})")
         seq_core, name = name, "seq"
-    return SequenceMixer(channels, seq_core, seq_core_kwargs, bidirectional, order, tie_break,
-                         eval_orders)
+    options = dict(heads=heads, dropout=dropout, num_features=num_features, seq_core=seq_core,
+                   seq_core_kwargs=seq_core_kwargs, bidirectional=bidirectional, order=order,
+                   tie_break=tie_break, eval_orders=eval_orders)
+    return MIXERS.get(name)(channels, options)
+
+
+@register_mixer("none")
+def _no_mixer(channels: int, o: Dict[str, Any]) -> None:
+    return None
+
+
+@register_mixer("multihead")
+def _multihead(channels: int, o: Dict[str, Any]) -> MultiheadMixer:
+    return MultiheadMixer(channels, o["heads"], o["dropout"])
+
+
+@register_mixer("performer")
+def _performer(channels: int, o: Dict[str, Any]) -> PerformerMixer:
+    return PerformerMixer(channels, o["heads"], o["num_features"], o["dropout"])
+
+
+@register_mixer("seq")
+def _sequence(channels: int, o: Dict[str, Any]) -> SequenceMixer:
+    return SequenceMixer(channels, o["seq_core"], o["seq_core_kwargs"], o["bidirectional"],
+                         o["order"], o["tie_break"], o["eval_orders"])
