@@ -20,7 +20,7 @@ from torch_geometric.data import Data
 import graphlab
 import graphlab.data as gd
 from graphlab.data import cache, catalog, mirror
-from graphlab.data.errors import DataError
+from graphlab.errors import DataError
 
 REQUIRED = ["cora", "citeseer", "pubmed", "mutag", "proteins", "nci1", "enzymes", "ptc_mr",
             "imdb-binary", "imdb-multi", "ogbg-molhiv", "ogbg-molpcba", "ogbn-arxiv",

@@ -6,14 +6,14 @@
 ('accuracy', 'tu_cv')
 >>> split = gd.get_split("MUTAG", ds, fold=3)   # {'train', 'valid', 'test'} index tensors
 
-Data root: ``$GRAPHLAB_DATA`` (default ``./datasets``). Offline mirror: ``$GRAPHLAB_MIRROR``
+Data root: ``$GRAPHLAB_DATA`` (default: ``./datasets``). Offline mirror: ``$GRAPHLAB_MIRROR``
 (``os.pathsep``-separated directories laid out like ``shared/data``). See README "Data".
 """
 import os as _os
 
 _os.environ.setdefault("OUTDATED_IGNORE", "1")  # before anything imports ogb
 
-from graphlab.data.errors import DataError  # noqa: E402
+from graphlab.errors import DataError  # noqa: E402
 from graphlab.data.catalog import (DatasetInfo, DatasetSpec, TASKS, default_root,  # noqa: E402
                                    format_list, info, list_datasets, load)
 from graphlab.data import specs as _specs  # noqa: E402,F401  (registers every dataset)

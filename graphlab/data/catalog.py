@@ -20,7 +20,7 @@ os.environ.setdefault("OUTDATED_IGNORE", "1")  # before anything imports ogb
 
 from graphlab.data import cache as _cache
 from graphlab.data import mirror as _mirror
-from graphlab.data.errors import DataError
+from graphlab.errors import DataError
 from graphlab.registry import DATASETS, register_dataset
 
 TASKS = ("node_classification", "graph_classification", "graph_multilabel", "graph_regression",

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch_geometric.data import HeteroData, InMemoryDataset, download_url
 
-from graphlab.data.errors import DataError
+from graphlab.errors import DataError
 
 URL = "https://raw.githubusercontent.com/gusye1234/LightGCN-PyTorch/master/data"
 FILES = {

@@ -7,7 +7,7 @@ first one that holds a dataset is used.
 
 Files are only ever *read* from a mirror. Each file is checked against the mirror's
 ``SHA256SUMS`` (when it is listed there) before it is copied; a mismatch raises
-:class:`~graphlab.data.errors.DataError` naming the file. Copies are written to a temporary
+:class:`~graphlab.errors.DataError` naming the file. Copies are written to a temporary
 name and renamed, so concurrent loads never see half-copied files. Zip archives (HGB) are
 unpacked into a temporary directory that is renamed into place.
 """
@@ -23,7 +23,7 @@ import zipfile
 from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Tuple
 
-from graphlab.data.errors import DataError
+from graphlab.errors import DataError
 
 SUMS_FILE = "SHA256SUMS"
 _UNZIP_MARKER = ".graphlab-unzipped"

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch_geometric.data import Data, InMemoryDataset, download_url
 
-from graphlab.data.errors import DataError
+from graphlab.errors import DataError
 
 _DROPBOX = "https://www.dropbox.com/s"
 VARIANTS = {

@@ -19,7 +19,7 @@ from torch_geometric.data import Data, InMemoryDataset, download_url, extract_gz
 from torch_geometric.datasets import SNAPDataset as _PyGSNAPDataset
 from torch_geometric.utils import coalesce
 
-from graphlab.data.errors import DataError
+from graphlab.errors import DataError
 
 SNAP_URL = "https://snap.stanford.edu/data"
 

@@ -9,7 +9,7 @@ os.environ.setdefault("OUTDATED_IGNORE", "1")
 
 from graphlab.data.catalog import DatasetInfo, DatasetSpec, LOWER_IS_BETTER, _classes, _register
 from graphlab.data.compat import ogb_torch_load
-from graphlab.data.errors import DataError
+from graphlab.errors import DataError
 from graphlab.data.mirror import MirrorItem as MI
 
 

@@ -39,7 +39,7 @@ import torch
 
 from graphlab.data.catalog import spec
 from graphlab.data.compat import ogb_torch_load
-from graphlab.data.errors import DataError
+from graphlab.errors import DataError
 
 FOLDS_DIR = osp.join(osp.dirname(__file__), "folds")
 
@@ -108,7 +108,7 @@ def get_split(name: str, dataset, seed: int = 0, fold: int = 0, **opts: Any) -> 
         seed: seeds random splits (link stand-ins, HGB validation, recommendation validation);
             fixed official splits ignore it.
         fold: TU cross-validation fold (0..9); ignored elsewhere.
-        **opts: ``valid_ratio`` for recommendation sets (default 0.1).
+        **opts: ``valid_ratio`` for recommendation sets (default: ``0.1``).
     """
     s = spec(name)
     inf = s.info
@@ -181,7 +181,7 @@ def get_split(name: str, dataset, seed: int = 0, fold: int = 0, **opts: Any) -> 
 
 
 def random_split(n: int, seed: int, train: float = 0.8, valid: float = 0.1) -> Dict[str, torch.Tensor]:
-    """Seeded random ``train``/``valid``/``test`` indices of ``n`` items (default 80/10/10)."""
+    """Seeded random ``train``/``valid``/``test`` indices of ``n`` items (default: 80/10/10)."""
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     n_train, n_valid = int(train * n), int(valid * n)
     return {"train": perm[:n_train].sort().values,

@@ -58,7 +58,7 @@ class StaticBatcher:
     Args:
         batch_size (int): the largest number of graphs in a batch; every padded batch has
             ``batch_size + 1`` graphs (the last holds the pad nodes).
-        granularity (int): buckets per doubling of the node / edge count (default 8).
+        granularity (int): buckets per doubling of the node / edge count (default: ``8``).
         device: where the buffers live.
         max_graph_nodes (int, optional): the most nodes any real graph has (e.g. the dataset's
             largest graph); carried as ``static.max_graph_nodes`` so that models that lay

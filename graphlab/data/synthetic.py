@@ -4,7 +4,7 @@
   attached at a random node; the class is the motif (0: house, 1: 6-cycle, 2: 4-clique with a
   tail). Node features are a constant, so a model must read the structure. A 1-WL-powerful GNN
   (GIN) separates the classes; a mean-aggregating GCN without degree information does not
-  fully. Split: random 80/10/10 fixed by ``split_seed`` (default 0).
+  fully. Split: random 80/10/10 fixed by ``split_seed`` (default: ``0``).
 * ``ba-shapes`` (node classification, 4 classes): PyG's ``ExplainerDataset`` with a 300-node BA
   graph and 80 house motifs (Ying et al., GNNExplainer, NeurIPS 2019), constant features;
   split 80/10/10 of the nodes.

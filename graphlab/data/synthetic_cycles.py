@@ -92,10 +92,10 @@ class CycleCounts(GeneratedDataset):
 
     Args:
         root (str): directory; processed files go to ``processed_n{num_graphs}_s{gen_seed}``.
-        num_graphs (int): graphs generated (default 7000; split 5000/1000/1000 by index,
+        num_graphs (int): graphs generated (default: ``7000``; split 5000/1000/1000 by index,
             scaled proportionally for other sizes).
-        gen_seed (int): generator seed (default 0).
-        min_nodes, max_nodes (int): graph size range (default 10..30).
+        gen_seed (int): generator seed (default: ``0``).
+        min_nodes, max_nodes (int): graph size range (default: ``10``..``30``).
     """
 
     def __init__(self, root: str, num_graphs: int = 7000, gen_seed: int = 0,

@@ -18,7 +18,7 @@ What equals a separate run, and what does not:
   (where the split is random) and shuffles with ``s``; to compare, run it with
   ``run_seed(..., data_seed=seeds[0])``. Member ``k`` then follows that run within float
   tolerance (tests/test_ensemble.py).
-* **Randomness.** With ``randomness='error'`` (default) a model that draws random numbers
+* **Randomness.** With ``randomness='error'`` (default: ``'error'``) a model that draws random numbers
   (dropout > 0) is refused with a :class:`~graphlab.errors.ConfigError`.
   ``randomness='different'`` trains it with independent dropout masks per member, which are
   *not* the masks of the separate runs: the members are then valid seeds, but not equal to

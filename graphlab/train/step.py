@@ -65,7 +65,7 @@ class RunRecorder:
 
     Args:
         task: the run's task family (its evaluation turns outputs into history entries).
-        select_on: ``metric`` (default): the best epoch has the best validation metric in the
+        select_on: ``metric`` (default: ``metric``): the best epoch has the best validation metric in the
             metric's direction; ``loss``: the lowest validation loss (``valid_loss``).
     """
 

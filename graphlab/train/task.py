@@ -32,7 +32,7 @@ class GraphTask(L.LightningModule):
         optim: the ``optim`` section (default: ``{name: adam}``).
         scheduler: the ``scheduler`` section (default: ``{name: none}``).
         max_epochs: the run's epochs (cosine schedules end there).
-        select_on: ``metric`` (default) or ``loss``: what picks the reported epoch, on the
+        select_on: ``metric`` or ``loss`` (default: ``metric``): what picks the reported epoch, on the
             validation split only (:class:`~graphlab.train.step.RunRecorder`).
         strategy: a :class:`graphlab.distributed.Strategy`; one that owns the steps switches
             the module to manual optimisation.
