@@ -37,7 +37,7 @@ __all__ = ["Constraint", "Range", "Choice", "Param", "signature_schema", "check_
 #: the model arguments a task family fills in from the dataset; a config must not set them
 #: (the model contract, :mod:`graphlab.models.contract`)
 INJECTED_MODEL_ARGS = ("in_channels", "out_channels", "task_level", "node_encoder", "edge_dim",
-                       "edge_encoder", "num_users", "num_items")
+                       "edge_encoder", "num_users", "num_items", "metadata", "target")
 
 
 class Constraint:

@@ -6,7 +6,8 @@ A model is a ``torch.nn.Module`` registered with :func:`graphlab.register_model`
   task injects from the dataset where it uses them (``task_level``: ``'graph'`` or
   ``'node'``; ``node_encoder`` / ``edge_encoder``: input kinds of
   :mod:`graphlab.nn.encoders`; ``edge_dim``; ``num_users`` / ``num_items`` for
-  recommendation: :data:`graphlab.schema.INJECTED_MODEL_ARGS`), and hyperparameters as keyword
+  recommendation; ``metadata`` / ``target`` for heterographs:
+  :data:`graphlab.schema.INJECTED_MODEL_ARGS`), and hyperparameters as keyword
   arguments with defaults (the config schema: type hints, ``Annotated`` value constraints);
 * ``forward(data)`` takes a PyG ``Data`` / ``Batch`` and returns a tensor:
   ``[num_graphs, out_channels]`` for ``task_level='graph'``, ``[num_nodes, out_channels]`` for

@@ -7,6 +7,7 @@ family here; a new family anywhere is a subclass plus ``@register_task``). See
 from graphlab.registry import TASKS, register_task
 from graphlab.tasks.base import INJECTED_MODEL_ARGS, Task
 from graphlab.tasks.graph import GraphClassification, GraphMultilabel, GraphRegression
+from graphlab.tasks.hetero_node import HeteroNodeClassification
 from graphlab.tasks.link import LinkPrediction
 from graphlab.tasks.node import NodeClassification, NodeRegression
 from graphlab.tasks.recommendation import Recommendation
@@ -14,7 +15,7 @@ from graphlab.tasks.regression import RegressionTask
 
 __all__ = ["TASKS", "register_task", "Task", "INJECTED_MODEL_ARGS", "GraphClassification",
            "GraphMultilabel", "GraphRegression", "NodeClassification", "NodeRegression",
-           "LinkPrediction", "Recommendation", "RegressionTask"]
+           "LinkPrediction", "Recommendation", "RegressionTask", "HeteroNodeClassification"]
 
 
 def task_schema(name: str):
