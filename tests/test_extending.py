@@ -219,10 +219,17 @@ def test_a_ddp_communication_hook(registered, data_root, tmp_path):
                "strategy": {"name": "mean_hook_test",
                             "ddp_kwargs": {"process_group_backend": "gloo"}}}
     plain = run_seed({**MOTIFS, "experiment": "plain"}, 0, str(tmp_path), quiet=True)
-    hooked = run_seed({**MOTIFS, "experiment": "hook", "trainer": trainer}, 0, str(tmp_path),
-                      quiet=True)
-    if torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
+    env = dict(os.environ)
+    try:
+        hooked = run_seed({**MOTIFS, "experiment": "hook", "trainer": trainer}, 0,
+                          str(tmp_path), quiet=True)
+    finally:
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+        # Lightning's launcher sets MASTER_ADDR / LOCAL_RANK / ... in this process; processes
+        # started later (the DDP tests' ranks) must not inherit them
+        os.environ.clear()
+        os.environ.update(env)
     assert buckets
     for a, b in zip(hooked["history"], plain["history"]):
         assert a["valid_accuracy"] == pytest.approx(b["valid_accuracy"], abs=1e-6)

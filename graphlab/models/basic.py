@@ -13,7 +13,7 @@ Model contract (every graphlab model follows it; the trainer relies on it):
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Annotated, Optional
 
 import torch
 from torch import Tensor, nn
@@ -24,6 +24,7 @@ from torch_geometric.nn import (GATConv, GCNConv, GINConv, GINEConv, global_add_
 from graphlab.nn.encoders import EdgeEncoder, FeatureEncoder
 from graphlab.nn.self_loops import gat_conv_with_self_loops, gcn_self_loops
 from graphlab.registry import register_model
+from graphlab.schema import Range
 
 POOLS = {"mean": global_mean_pool, "sum": global_add_pool, "add": global_add_pool,
          "max": global_max_pool}
@@ -72,7 +73,7 @@ class _GNN(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, hidden_channels: int, num_layers: int,
                  dropout: float, norm: str, residual: bool, pool: str, task_level: str,
                  node_encoder: str, edge_dim: Optional[int], edge_encoder: str,
-                 pe: str = "none", pe_dim: int = 16, pe_kwargs: Optional[dict] = None):
+                 pe: str = "none", pe_dim: Annotated[int, Range(ge=1)] = 16, pe_kwargs: Optional[dict] = None):
         super().__init__()
         check_common(task_level, pool, norm, num_layers)
         self.in_channels, self.out_channels = in_channels, out_channels
@@ -143,8 +144,8 @@ class GCN(nn.Module):
     ``(|V|, out)`` (node level) or ``(num_graphs, out)`` (graph level).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, *, hidden_channels: int = 16,
-                 num_layers: int = 2, dropout: float = 0.5, norm: str = "none",
+    def __init__(self, in_channels: int, out_channels: int, *, hidden_channels: Annotated[int, Range(ge=1)] = 16,
+                 num_layers: Annotated[int, Range(ge=1)] = 2, dropout: Annotated[float, Range(ge=0, lt=1)] = 0.5, norm: str = "none",
                  pool: str = "mean", task_level: str = "node", node_encoder: str = "linear",
                  cached: bool = False):
         super().__init__()
@@ -204,12 +205,12 @@ class GIN(_GNN):
     ``(num_graphs, out)`` (graph level) or ``(|V|, out)`` (node level).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, *, hidden_channels: int = 300,
-                 num_layers: int = 5, dropout: float = 0.5, norm: str = "batch",
+    def __init__(self, in_channels: int, out_channels: int, *, hidden_channels: Annotated[int, Range(ge=1)] = 300,
+                 num_layers: Annotated[int, Range(ge=1)] = 5, dropout: Annotated[float, Range(ge=0, lt=1)] = 0.5, norm: str = "batch",
                  residual: bool = False, pool: str = "mean", virtual_node: bool = False,
                  train_eps: bool = False, task_level: str = "graph", node_encoder: str = "linear",
                  edge_dim: Optional[int] = None, edge_encoder: str = "linear", pe: str = "none",
-                 pe_dim: int = 16, pe_kwargs: Optional[dict] = None):
+                 pe_dim: Annotated[int, Range(ge=1)] = 16, pe_kwargs: Optional[dict] = None):
         super().__init__(in_channels, out_channels, hidden_channels, num_layers, dropout, norm,
                          residual, pool, task_level, node_encoder, edge_dim, edge_encoder,
                          pe, pe_dim, pe_kwargs)
@@ -270,12 +271,12 @@ class GAT(_GNN):
     ``hidden_channels`` is the total width (``heads`` × per-head width). Shapes as :class:`GCN`.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, *, hidden_channels: int = 64,
-                 num_layers: int = 2, heads: int = 8, dropout: float = 0.6,
-                 attn_dropout: float = 0.6, norm: str = "none", residual: bool = False,
+    def __init__(self, in_channels: int, out_channels: int, *, hidden_channels: Annotated[int, Range(ge=1)] = 64,
+                 num_layers: Annotated[int, Range(ge=1)] = 2, heads: Annotated[int, Range(ge=1)] = 8, dropout: Annotated[float, Range(ge=0, lt=1)] = 0.6,
+                 attn_dropout: Annotated[float, Range(ge=0, lt=1)] = 0.6, norm: str = "none", residual: bool = False,
                  pool: str = "mean", task_level: str = "node", node_encoder: str = "linear",
                  edge_dim: Optional[int] = None, edge_encoder: str = "linear", v2: bool = False,
-                 pe: str = "none", pe_dim: int = 16, pe_kwargs: Optional[dict] = None):
+                 pe: str = "none", pe_dim: Annotated[int, Range(ge=1)] = 16, pe_kwargs: Optional[dict] = None):
         super().__init__(in_channels, out_channels, hidden_channels, num_layers, dropout, norm,
                          residual, pool, task_level, node_encoder, edge_dim, edge_encoder,
                          pe, pe_dim, pe_kwargs)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Annotated, Any, Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -11,6 +11,7 @@ from torch_geometric.utils import scatter
 from graphlab.models.gps import GPSLayer, LocalMPNN, NORMS, _HybridBase, reset_children
 from graphlab.models.basic import _check_choice
 from graphlab.registry import LOCAL_MPNNS, register_model
+from graphlab.schema import Range
 
 TOKEN_ENCODERS = ("mpnn", "mean")
 
@@ -244,13 +245,13 @@ class GMN(_HybridBase):
           \text{out})` with ``task_level='node'``
     """
 
-    def __init__(self, in_channels: int, out_channels: int, *, hidden_channels: int = 96,
-                 num_layers: int = 4, m: int = 0, num_walks: int = 2, num_samples: int = 1,
+    def __init__(self, in_channels: int, out_channels: int, *, hidden_channels: Annotated[int, Range(ge=1)] = 96,
+                 num_layers: Annotated[int, Range(ge=1)] = 4, m: int = 0, num_walks: int = 2, num_samples: int = 1,
                  token_encoder: str = "mpnn", mpnn: str = "gatedgcn", seq_core: str = "mamba",
                  seq_core_kwargs: Optional[Dict[str, Any]] = None, bidirectional: bool = True,
                  order: str = "degree", tie_break: str = "noise", eval_orders: int = 5,
-                 heads: int = 4, dropout: float = 0.0, norm: str = "batch", ffn_ratio: int = 2,
-                 pool: str = "mean", head_layers: int = 1, pe: str = "none", pe_dim: int = 16,
+                 heads: Annotated[int, Range(ge=1)] = 4, dropout: Annotated[float, Range(ge=0, lt=1)] = 0.0, norm: str = "batch", ffn_ratio: int = 2,
+                 pool: str = "mean", head_layers: int = 1, pe: str = "none", pe_dim: Annotated[int, Range(ge=1)] = 16,
                  pe_kwargs: Optional[Dict[str, Any]] = None, task_level: str = "graph",
                  node_encoder: str = "linear", edge_dim: Optional[int] = None,
                  edge_encoder: str = "linear"):

@@ -1,7 +1,7 @@
 """GPS: local message passing x global token mixing x positional encoding, any combination."""
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Annotated, Any, Dict, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -12,6 +12,7 @@ from graphlab.nn.checks import check_no_nan
 from graphlab.nn.encoders import EdgeEncoder, FeatureEncoder
 from graphlab.nn.self_loops import gat_conv_with_self_loops, gcn_self_loops
 from graphlab.registry import LOCAL_MPNNS, register_local_mpnn, register_model
+from graphlab.schema import Range
 
 NORMS = ("batch", "layer", "none")
 
@@ -48,8 +49,8 @@ class LocalMPNN(nn.Module):
     with ``@register_local_mpnn("name")``.
     """
 
-    def __init__(self, mpnn: str, channels: int, edge_channels: Optional[int], heads: int = 4,
-                 dropout: float = 0.0, norm: str = "batch"):
+    def __init__(self, mpnn: str, channels: int, edge_channels: Optional[int], heads: Annotated[int, Range(ge=1)] = 4,
+                 dropout: Annotated[float, Range(ge=0, lt=1)] = 0.0, norm: str = "batch"):
         super().__init__()
         _check_choice("mpnn", mpnn, tuple(LOCAL_MPNNS.names()))
         _check_choice("norm", norm, NORMS)
@@ -171,7 +172,7 @@ class _NoMPNN:
 class FeedForward(nn.Module):
     """``norm(x + dropout(W2 dropout(relu(W1 x))))``: the position-wise block of GPS layers."""
 
-    def __init__(self, channels: int, ratio: int = 2, dropout: float = 0.0, norm: str = "batch"):
+    def __init__(self, channels: int, ratio: int = 2, dropout: Annotated[float, Range(ge=0, lt=1)] = 0.0, norm: str = "batch"):
         super().__init__()
         self.lin1 = nn.Linear(channels, ratio * channels)
         self.lin2 = nn.Linear(ratio * channels, channels)
@@ -358,11 +359,11 @@ class GPS(_HybridBase):
           :math:`(|\mathcal{V}|, \text{out})` with ``task_level='node'``
     """
 
-    def __init__(self, in_channels: int, out_channels: int, *, hidden_channels: int = 96,
-                 num_layers: int = 4, mpnn: str = "gatedgcn", mixer: str = "multihead",
-                 heads: int = 4, dropout: float = 0.0, attn_dropout: float = 0.5,
+    def __init__(self, in_channels: int, out_channels: int, *, hidden_channels: Annotated[int, Range(ge=1)] = 96,
+                 num_layers: Annotated[int, Range(ge=1)] = 4, mpnn: str = "gatedgcn", mixer: str = "multihead",
+                 heads: Annotated[int, Range(ge=1)] = 4, dropout: Annotated[float, Range(ge=0, lt=1)] = 0.0, attn_dropout: Annotated[float, Range(ge=0, lt=1)] = 0.5,
                  norm: str = "batch", ffn_ratio: int = 2, pool: str = "mean",
-                 head_layers: int = 1, pe: str = "none", pe_dim: int = 16,
+                 head_layers: int = 1, pe: str = "none", pe_dim: Annotated[int, Range(ge=1)] = 16,
                  pe_kwargs: Optional[Dict[str, Any]] = None, seq_core: str = "mamba",
                  seq_core_kwargs: Optional[Dict[str, Any]] = None, bidirectional: bool = False,
                  order: str = "degree", tie_break: str = "noise", eval_orders: int = 5,

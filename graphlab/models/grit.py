@@ -16,7 +16,7 @@ Attention sets (``full_attention``):
 """
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Annotated, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -27,6 +27,7 @@ from graphlab.nn.checks import check_no_nan
 from graphlab.nn.encoders import EdgeEncoder, FeatureEncoder
 from graphlab.nn.grit_layer import GRITLayer
 from graphlab.registry import register_model
+from graphlab.schema import Range
 
 __all__ = ["GRIT", "grit_pairs"]
 
@@ -133,9 +134,9 @@ class GRIT(nn.Module):
         ``rrwp_index (2, P0)``, ``rrwp_val (P0, K)`` -> ``(num_graphs, out)`` or ``(|V|, out)``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, *, hidden_channels: int = 96,
-                 num_layers: int = 4, heads: int = 4, dropout: float = 0.0,
-                 attn_dropout: float = 0.5, walk_length: int = 17, full_attention: bool = True,
+    def __init__(self, in_channels: int, out_channels: int, *, hidden_channels: Annotated[int, Range(ge=1)] = 96,
+                 num_layers: Annotated[int, Range(ge=1)] = 4, heads: Annotated[int, Range(ge=1)] = 4, dropout: Annotated[float, Range(ge=0, lt=1)] = 0.0,
+                 attn_dropout: Annotated[float, Range(ge=0, lt=1)] = 0.5, walk_length: int = 17, full_attention: bool = True,
                  transpose_rrwp: bool = False,
                  clamp: Optional[float] = 5.0, deg_scaler: bool = True, norm: str = "batch",
                  bn_momentum: float = 0.1, pool: str = "mean", head_layers: int = 1,

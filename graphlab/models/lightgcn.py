@@ -1,11 +1,14 @@
 """LightGCN for recommendation (He et al., SIGIR 2020, https://arxiv.org/abs/2002.02126)."""
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 from torch import Tensor, nn
 from torch_geometric.nn import LightGCN as _PyGLightGCN
 
 from graphlab.registry import register_model
+from graphlab.schema import Range
 
 
 @register_model("lightgcn")
@@ -27,8 +30,8 @@ class LightGCN(nn.Module):
         num_users, num_items: filled in by the trainer from the dataset.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, *, hidden_channels: int = 64,
-                 num_layers: int = 3, num_users: int = 0, num_items: int = 0,
+    def __init__(self, in_channels: int, out_channels: int, *, hidden_channels: Annotated[int, Range(ge=1)] = 64,
+                 num_layers: Annotated[int, Range(ge=1)] = 3, num_users: int = 0, num_items: int = 0,
                  task_level: str = "node"):
         super().__init__()
         if num_users <= 0 or num_items <= 0:

@@ -1,7 +1,7 @@
 """SINC-GCN: a stack of :class:`graphlab.nn.SINCConv` layers (Lim et al., arXiv 2511.11046)."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Annotated, Optional
 
 import torch
 from torch import Tensor, nn
@@ -13,6 +13,7 @@ from graphlab.nn.checks import check_no_nan
 from graphlab.nn.encoders import EdgeEncoder, FeatureEncoder
 from graphlab.nn.sinc_conv import AGGRS, SINCConv
 from graphlab.registry import register_model
+from graphlab.schema import Range
 
 ACTS = ("relu", "leaky_relu", "gelu", "elu")
 
@@ -70,10 +71,10 @@ class SINCGCN(nn.Module):
     ``(|V|, out)`` (node level) or ``(num_graphs, out)`` (graph level).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, *, hidden_channels: int = 64,
-                 num_layers: int = 4, aggr: str = "sum", neigh_aggr: str = "sum",
+    def __init__(self, in_channels: int, out_channels: int, *, hidden_channels: Annotated[int, Range(ge=1)] = 64,
+                 num_layers: Annotated[int, Range(ge=1)] = 4, aggr: str = "sum", neigh_aggr: str = "sum",
                  act: str = "relu", conv_dropout: float = 0.0, input_dropout: float = 0.0,
-                 dropout: float = 0.0, norm: str = "batch", residual: bool = True,
+                 dropout: Annotated[float, Range(ge=0, lt=1)] = 0.0, norm: str = "batch", residual: bool = True,
                  pool: str = "mean", readout_layers: int = 1, use_edge_attr: bool = True,
                  task_level: str = "graph", node_encoder: str = "linear",
                  edge_dim: Optional[int] = None, edge_encoder: str = "linear"):

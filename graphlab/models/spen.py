@@ -1,7 +1,7 @@
 """SPEN: Subgraph Permutation Equivariant Networks (Mitton & Murray-Smith, arXiv 2111.11840)."""
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import Annotated, List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -13,6 +13,7 @@ from graphlab.nn.checks import check_no_nan
 from graphlab.nn.encoders import EdgeEncoder, FeatureEncoder
 from graphlab.nn.equivariant import REDUCES, EquivariantLinear, SetLayout
 from graphlab.registry import register_model
+from graphlab.schema import Range
 
 
 def ego_net_slots(edge_index: Tensor, num_nodes: int, num_hops: int) -> Tensor:
@@ -160,11 +161,11 @@ class SPEN(nn.Module):
     ``subgraph_readout`` row :math:`v` is node :math:`v`'s ego-net).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, *, hidden_channels: int = 32,
+    def __init__(self, in_channels: int, out_channels: int, *, hidden_channels: Annotated[int, Range(ge=1)] = 32,
                  num_hops: int = 1, orders: List[int] = (2, 2, 1), input_order: int = 2,
                  reduce: str = "mean", cross_subgraph: str = "mean", node_pool: str = "mean",
                  subgraph_readout: bool = False, mark_center: bool = False,
-                 norm: str = "batch", dropout: float = 0.0,
+                 norm: str = "batch", dropout: Annotated[float, Range(ge=0, lt=1)] = 0.0,
                  pool: str = "sum", readout_layers: int = 2, task_level: str = "graph",
                  node_encoder: str = "linear", edge_dim: Optional[int] = None,
                  edge_encoder: str = "linear"):
