@@ -42,11 +42,13 @@ def evaluate(edge_index: np.ndarray, num_nodes: int, original: DegreeMatrices) -
 
 
 def compare(edge_index, num_nodes: int, ratio: float, seeds: Sequence[int],
-            methods: Sequence[str] = METHODS, samples: Optional[dict] = None) -> List[Dict]:
+            methods: Sequence[str] = METHODS, samples: Optional[dict] = None,
+            info: Optional[dict] = None) -> List[Dict]:
     """One row per (method, seed) with :data:`COLUMNS` and the sample's size.
 
-    ``samples``, if given, receives ``{method: edge_index}`` of each method's first seed (for
-    plots).
+    ``samples``, if given, receives ``{method: (edge_index, num_nodes)}`` of each method's
+    first seed (for plots); ``info`` receives ``target`` (the
+    :class:`~graphlab.sampling.rescale.RescaledTarget`) and ``target_s``.
     """
     for m in methods:
         if m not in METHODS:
@@ -59,6 +61,8 @@ def compare(edge_index, num_nodes: int, ratio: float, seeds: Sequence[int],
         t0 = time.perf_counter()
         target = rescale(original, ratio)
         target_s = time.perf_counter() - t0
+    if info is not None:
+        info.update(target=target, target_s=target_s)
     rows = []
     for m in methods:
         for seed in seeds:

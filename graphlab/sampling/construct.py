@@ -27,15 +27,17 @@ The construction, in three vectorised steps and one repair loop:
    into :math:`(v, w'), (v', w)`, where the partner's source has the same out-degree as
    :math:`v` or its target the same in-degree as :math:`w`. Such a swap keeps every node's
    degrees and the JDM; it is accepted only if both new edges are new and not loops, so
-   defects only decrease.
+   defects only decrease. Partners are tried at random (``max_swap_tries``), then every edge
+   of the two pools in turn; a defect no partner fixes redraws steps 2 to 4 (``restarts``).
 
 Guarantees. Steps 1 to 3 meet the degrees, the DCM and the JDM exactly by construction; step 4
-keeps them. When the targets are realisable, a simple realisation exists (Tillman et al., KDD
-2017, prove the conditions sufficient by a sequential construction). The swap repair does not
-come with a proof that it always reaches one: it stops after ``max_swap_tries`` tries per
-defect, and :func:`construct` then falls back to NetworkX's ``directed_joint_degree_graph``
-(the sequential construction of Tillman et al.), recording ``fallback=True``. On the graphs
-and ratios measured (``configs/sampling/README.md``) the fallback never ran.
+keeps them, and the result is checked simple. When the targets are realisable a simple
+realisation exists (Tillman et al., KDD 2017, prove the conditions sufficient with a
+sequential construction), but the swap repair is not proven to reach one: if every restart
+stalls, :func:`construct` builds the graph with NetworkX's ``directed_joint_degree_graph``
+(that sequential construction) on the same nodes and records ``fallback=True``. It is
+rare: in the measured runs (``configs/sampling/README.md``) it is counted, and it occurs on
+small near-complete graphs.
 
 Cost. Steps 1 to 3 are a few sorts of the :math:`M'` stubs, :math:`O(M' \log M')`; the repair
 is :math:`O(\text{defects} \times \text{tries})` Python steps, and defects are few: a block's
@@ -163,18 +165,26 @@ def _repair(edges: np.ndarray, out_deg: np.ndarray, in_deg: np.ndarray,
     S, D = src.tolist(), dst.tolist()
     e_out_l = e_out.tolist()
     swaps = 0
-    draws = iter(rng.random(4 * max_tries * bad.size + 16).tolist())
+    draws = iter(rng.random((2 * max_tries + 2) * bad.size).tolist())
+    def partners(v: int, w: int):
+        """``max_tries`` random partners from the two pools, then both pools in full."""
+        f0, size = out_slot[int(out_deg[v])]
+        pool = in_pool[int(in_deg[w])]
+        for _ in range(max_tries):
+            if next(draws) < 0.5:
+                yield e_out_l[f0 + int(next(draws) * size)]
+            else:
+                yield pool[int(next(draws) * len(pool))]
+        start = int(next(draws) * size)
+        yield from (e_out_l[f0 + (start + i) % size] for i in range(size))
+        start = int(next(draws) * len(pool))
+        yield from (pool[(start + i) % len(pool)] for i in range(len(pool)))
+
     for e in bad.tolist():
         v, w = S[e], D[e]
         if v != w and count[v * n + w] == 1:
             continue                           # fixed by an earlier swap
-        for _ in range(max_tries):
-            if next(draws) < 0.5:
-                f0, size = out_slot[int(out_deg[v])]
-                e2 = e_out_l[f0 + int(next(draws) * size)]
-            else:
-                pool = in_pool[int(in_deg[w])]
-                e2 = pool[int(next(draws) * len(pool))]
+        for e2 in partners(v, w):
             v2, w2 = S[e2], D[e2]
             if e2 == e or v2 == v or w2 == w or v == w2 or v2 == w:
                 continue
