@@ -16,6 +16,8 @@ import os
 import sys
 from typing import List, Optional
 
+from graphlab.sampling.cli import add_parser as add_sample_parser, main as sample_main
+
 os.environ.setdefault("OUTDATED_IGNORE", "1")
 
 
@@ -57,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("overrides", nargs="*", help="with prepare: dotted overrides")
     r = sub.add_parser("report", help="markdown results table and training curves")
     r.add_argument("out", help="an output directory written by 'graphlab train'")
+    add_sample_parser(sub)
     return p
 
 
@@ -150,7 +153,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     from graphlab.errors import ConfigError
     args = _parser().parse_args(argv)
     try:
-        return {"train": _train, "data": _data, "report": _report}[args.command](args)
+        return {"train": _train, "data": _data, "report": _report,
+                "sample": sample_main}[args.command](args)
     except ConfigError as e:
         print(f"graphlab: config error: {e}", file=sys.stderr)
         return 2
