@@ -12,7 +12,7 @@ dataset and ratio, is added to each constructed sample) and construction seconds
         [--ratios 0.1 0.2 0.3 0.5] [--seeds 10] [--budget-min 20]
         [--out scripts/results/sampling-directed]
 
-Writes ``summary.json`` (hardware, command, git commit, targets, per-method means and stds),
+Writes ``results.json`` (hardware, command, git commit, targets, per-method means and stds),
 ``summary.csv``, ``table.md``, ``bench.log`` and one degree-distribution plot per dataset.
 With ``--budget-min``, configurations not started within the budget are listed as skipped.
 """
@@ -73,6 +73,9 @@ def main() -> int:
                     help="start no new (dataset, ratio) after this many minutes")
     ap.add_argument("--out", default=os.path.join(ROOT, "scripts", "results",
                                                   "sampling-directed"))
+    ap.add_argument("--plots", default=None,
+                    help="folder for the degree-distribution plots at ratio 0.2 (default: none; "
+                         "images stay out of scripts/results)")
     args = ap.parse_args()
 
     import networkx
@@ -129,8 +132,9 @@ def main() -> int:
             all_rows += rows
             log(f"ratio {ratio}: {len(rows)} samples in {time.perf_counter() - t0:.1f} s; "
                 f"jdm fallbacks {sum(r.get('fallback', False) for r in rows)}")
-            if samples:
-                plot_degrees(os.path.join(args.out, f"degrees-{name}-0.2.png"), ei, n, samples,
+            if samples and args.plots:
+                os.makedirs(args.plots, exist_ok=True)
+                plot_degrees(os.path.join(args.plots, f"degrees-{name}-0.2.png"), ei, n, samples,
                              f"{name}: degree distributions at ratio 0.2, seed 0")
         table = format_table(summarise(rows_ds), originals[name])
         tables.append(f"### {name}\n\n{table}\n")
@@ -141,7 +145,7 @@ def main() -> int:
                "wall_s": time.perf_counter() - t_start, "methods": list(METHODS),
                "results": [dict(s, dataset=ds) for ds in args.datasets
                            for s in summarise([r for r in all_rows if r["dataset"] == ds])]}
-    with open(os.path.join(args.out, "summary.json"), "w") as f:
+    with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump(summary, f, indent=1)
     with open(os.path.join(args.out, "summary.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(summary["results"][0]), extrasaction="ignore")
