@@ -236,14 +236,18 @@ def processing_lock(root: str, subdir: str):
 
 
 def list_datasets() -> List[Dict[str, Any]]:
-    """One row per registered dataset: name, task, metric, protocol, source, mirror status."""
+    """One row per registered dataset: name, task, metric, protocol, source, mirror status and
+    where its files come from (``files``: ``generated`` locally, the ``mirror``, or a
+    ``download``)."""
     rows = []
     for key in DATASETS.names():
         s = DATASETS.get(key)
         m = _mirror.find_mirror(list(s.mirror)) if s.mirror else None
+        generated = not s.mirror and s.info.url is None
+        files = "generated" if generated else ("mirror" if m is not None else "download")
         rows.append({"name": s.info.name, "task": s.info.task, "metric": s.info.metric,
                      "protocol": s.info.protocol, "source": s.info.source,
-                     "in_mirror": m is not None, "mirror": m})
+                     "in_mirror": m is not None, "mirror": m, "files": files})
     return rows
 
 

@@ -49,7 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true",
                    help="continue from the last checkpoint; finished seeds are skipped")
     t.add_argument("--dry-run", action="store_true", help="validate the config and exit")
-    t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.add_argument("--quiet", action="store_true",
+                   help="print only the final table (default: a line per seed start and end "
+                        "and a compact bar per running seed)")
+    t.add_argument("--verbose", action="store_true",
+                   help="Lightning's own progress bars and messages")
     d = sub.add_parser("data", help="dataset registry; prepare a config's dataset")
     d.add_argument("action", choices=["list", "prepare"],
                    help="list: the registered datasets; prepare: fetch and process CONFIG's "
@@ -70,15 +74,16 @@ def _train(args) -> int:
     from graphlab.train.run import run_seed, run_seeds
     cfg = validate(load_config(args.config, args.overrides))
     if args.dry_run:
-        print(f"config OK: {args.config}")
-        return 0
+        return _dry_run(cfg, args)
+    if args.quiet and args.verbose:
+        raise ConfigError("--quiet and --verbose exclude each other")
     if args.ensemble and args.seed is not None:
         raise ConfigError("--ensemble trains several seeds at once; use --seeds N, not --seed")
     if args.ensemble and args.jobs > 1:
         raise ConfigError("--ensemble runs the seeds in one process; drop --jobs")
     if args.seed is not None:
         rec = run_seed(cfg, args.seed, args.out, resume=args.resume, quiet=args.quiet,
-                       fold=args.fold)
+                       fold=args.fold, verbose=args.verbose)
         if rec:
             m = rec["metric"]
             print(f"seed {args.seed}: best epoch {rec['best_epoch']}  valid {m} "
@@ -97,11 +102,72 @@ def _train(args) -> int:
                                 quiet=args.quiet, folds=folds,
                                 randomness=args.ensemble_randomness)
         print(format_summary(summary))
+        _where(cfg, args)
         return 0
     summary = run_seeds(cfg, list(range(n)), args.out, resume=args.resume, jobs=args.jobs,
                         config_path=args.config, overrides=args.overrides, quiet=args.quiet,
-                        folds=folds)
+                        folds=folds, verbose=args.verbose)
     print(format_summary(summary))
+    _where(cfg, args)
+    return 0
+
+
+def _where(cfg: dict, args) -> None:
+    from graphlab.train.config import experiment_name
+    exp = os.path.join(args.out, experiment_name(cfg))
+    print(f"results: {exp}/ (summary.json; <run>/metrics.json, test_predictions.pt, "
+          f"checkpoints/last.ckpt, logs/)")
+
+
+def _size(part) -> int:
+    """Samples in one split entry: a mask, an index tensor, (user, item) pairs or a graph
+    whose labelled edges are the samples."""
+    import torch
+    if hasattr(part, "edge_label_index"):
+        return int(part.edge_label_index.size(1))
+    t = torch.as_tensor(part)
+    if t.dtype == torch.bool:
+        return int(t.sum())
+    return int(t.size(1)) if t.dim() == 2 else int(t.numel())
+
+
+def _dry_run(cfg: dict, args) -> int:
+    """What the run would do, without training: data, split, task, model and its parameter
+    count, schedule, runs, device, output folder (building the dataset if not yet built)."""
+    import torch
+
+    from graphlab.train.config import experiment_name
+    from graphlab.train.records import count_parameters
+    from graphlab.train.run import build_model, prepare
+    try:
+        rd = prepare(cfg, 0)
+        model = build_model(cfg, rd.dims)
+    except Exception as e:  # noqa: BLE001 - a dry run reports any problem as one line
+        print(f"graphlab: dry run failed: {type(e).__name__}: {e}", file=sys.stderr)
+        return 2
+    split = rd.split
+    sizes = "/".join(str(_size(split[k])) for k in ("train", "valid", "test")
+                     if isinstance(split, dict) and k in split)
+    n = len(rd.dataset) if hasattr(rd.dataset, "__len__") else 1
+    o, sch, tr = cfg["optim"], cfg["scheduler"], cfg["trainer"]
+    runs = (f"{args.folds} folds x {args.seeds or 1} seed(s)" if args.folds else
+            f"seed {args.seed}" if args.seed is not None else
+            f"{args.seeds or cfg.get('seeds', 1)} seed(s)")
+    runs += " as one vmapped ensemble" if args.ensemble else \
+        (f", {args.jobs} processes at a time" if args.jobs > 1 else "")
+    accel = tr.get("accelerator", "auto")
+    device = "cuda" if accel in ("gpu", "cuda") or (accel == "auto" and
+                                                      torch.cuda.is_available()) else "cpu"
+    lr = f" lr {o['lr']}" if "lr" in o else ""
+    print(f"config OK: {args.config}")
+    print(f"  data      {rd.info.name}: {n:,} graph(s), split {sizes or '-'} "
+          f"(train/valid/test)")
+    print(f"  task      {rd.task.name}, metric {rd.task.metric}, select on "
+          f"{cfg['task'].get('select_on', 'metric')}")
+    print(f"  model     {cfg['model']['name']}, {count_parameters(model):,} parameters")
+    print(f"  training  {tr.get('max_epochs', 100)} epochs, {o['name']}{lr}, scheduler "
+          f"{sch.get('name', 'none')}, batch {cfg['data']['batch_size']}, {runs}, on {device}")
+    print(f"  output    {os.path.join(args.out, experiment_name(cfg))}/")
     return 0
 
 
@@ -113,7 +179,7 @@ def _data(args) -> int:
     if args.config is not None:
         raise ConfigError("'graphlab data list' takes no config")
     rows = gdata.list_datasets()
-    cols = ["name", "task", "metric", "in_mirror", "source"]
+    cols = ["name", "task", "metric", "files", "source"]
     width = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in cols[:-1]}
     print("  ".join(c.ljust(width.get(c, 0)) for c in cols))
     for r in rows:
@@ -144,8 +210,10 @@ def _prepare(args) -> int:
 
 def _report(args) -> int:
     from graphlab.train.report import write_report
-    path = write_report(args.out)
-    print(f"wrote {path}")
+    written: List[str] = []
+    write_report(args.out, written)
+    for path in written:
+        print(f"wrote {path}")
     return 0
 
 

@@ -11,7 +11,7 @@ import glob
 import json
 import math
 import os
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 
 def _load(path: str):
@@ -64,7 +64,9 @@ def _experiments(out_dir: str) -> List[Tuple[str, Dict[str, Any], Dict[str, List
     return out
 
 
-def write_report(out_dir: str) -> str:
+def write_report(out_dir: str, written: Optional[List[str]] = None) -> str:
+    """Write ``OUT/results.md`` and ``OUT/<experiment>/curves.png`` per experiment; returns the
+    table's path (every written path is appended to ``written`` when given)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -95,9 +97,13 @@ def write_report(out_dir: str) -> str:
         fig.tight_layout()
         fig.savefig(os.path.join(exp, "curves.png"), dpi=100)
         plt.close(fig)
+        if written is not None:
+            written.append(os.path.join(exp, "curves.png"))
     lines += [""] + [f"![{os.path.basename(e)}]({os.path.relpath(os.path.join(e, 'curves.png'), out_dir)})"
                      for e, _, _ in exps]
     path = os.path.join(out_dir, "results.md")
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
+    if written is not None:
+        written.insert(0, path)
     return path

@@ -111,12 +111,12 @@ def matmul_precision(cfg: dict):
     return float32_matmul_precision(check_matmul_precision(want))
 
 
-def _trainer_settings(cfg: dict, task: Task, quiet: bool, strategy) -> Dict[str, Any]:
+def _trainer_settings(cfg: dict, task: Task, verbose: bool, strategy) -> Dict[str, Any]:
     tcfg = {k: v for k, v in cfg["trainer"].items() if k != "strategy"}
     tcfg.setdefault("max_epochs", 100)
     tcfg.setdefault("deterministic", "warn")
     tcfg.setdefault("num_sanity_val_steps", 0)
-    tcfg.setdefault("enable_progress_bar", not quiet)
+    tcfg.setdefault("enable_progress_bar", verbose)  # else graphlab's own compact lines
     tcfg.setdefault("enable_model_summary", False)
     if task.level != "graph":
         tcfg.setdefault("log_every_n_steps", 1)
@@ -275,7 +275,8 @@ class _ListDataset(torch.utils.data.Dataset):
 
 def _fit(cfg: dict, rd: RunData, model, *, seed: int, data_seed: int,
          seed_dir: Optional[str], quiet: bool, resume: bool = False,
-         fold: Optional[int] = None, experiment: Optional[str] = None):
+         fold: Optional[int] = None, experiment: Optional[str] = None,
+         verbose: bool = False, label: Optional[str] = None):
     """One Lightning run: ``(record, best test predictions)`` (``({}, None)`` on ranks other
     than 0); with ``seed_dir`` it writes checkpoints and logs there."""
     from graphlab.distributed import resolve
@@ -284,7 +285,7 @@ def _fit(cfg: dict, rd: RunData, model, *, seed: int, data_seed: int,
                           "--ensemble (also for a single seed: --seeds 1 --ensemble)")
     strategy = resolve(cfg["trainer"].get("strategy"))
     _compile(cfg, model)
-    tcfg = _trainer_settings(cfg, rd.task, quiet, strategy)
+    tcfg = _trainer_settings(cfg, rd.task, verbose, strategy)
     module = _module(cfg, model, rd.task, tcfg["max_epochs"], strategy)
     dm = _datamodule(cfg, rd, data_seed)
     resumed, ckpt_path = False, None
@@ -301,11 +302,15 @@ def _fit(cfg: dict, rd: RunData, model, *, seed: int, data_seed: int,
                      plugins=[AtomicCheckpointIO()])
     else:
         extra = dict(logger=False, enable_checkpointing=False, callbacks=[_Timer()])
-    trainer = L.Trainer(strategy=strategy.lightning_strategy(), **extra, **tcfg)
-    if torch.cuda.is_available():
-        torch.cuda.reset_peak_memory_stats()
-    t0 = time.perf_counter()
-    trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
+    if not quiet and not verbose:
+        from graphlab.train.progress import SeedProgress
+        extra["callbacks"].append(SeedProgress(label or R.run_name(seed, fold)))
+    with (contextlib.nullcontext() if verbose else _quiet_lightning()):
+        trainer = L.Trainer(strategy=strategy.lightning_strategy(), **extra, **tcfg)
+        if torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
+        t0 = time.perf_counter()
+        trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
     wall = time.perf_counter() - t0
     if trainer.global_rank != 0:
         return {}, None
@@ -336,18 +341,22 @@ def _loggers(cfg: dict, seed_dir: str, seed: int) -> list:
 # --------------------------------------------------------------------------- config runner
 def run_seed(cfg: dict, seed: int, out_dir: str, resume: bool = False,
              quiet: bool = False, fold: Optional[int] = None,
-             data_seed: Optional[int] = None) -> Dict[str, Any]:
+             data_seed: Optional[int] = None, verbose: bool = False) -> Dict[str, Any]:
     """Train one seed (of one cross-validation fold); returns and writes its metrics.json.
+
+    Output: a start line, a compact in-place bar and an end line per seed; ``quiet``: nothing;
+    ``verbose``: Lightning's own progress bars and messages.
 
     ``data_seed`` (default: ``seed``) seeds the data side alone: a random split and the order
     of the training batches. A seed ensemble (``--ensemble``) uses its first seed's data for
     every member; ``data_seed`` reproduces a member as a separate run."""
     with matmul_precision(cfg):
-        return _run_seed(cfg, seed, out_dir, resume, quiet, fold, data_seed)
+        return _run_seed(cfg, seed, out_dir, resume, quiet, fold, data_seed, verbose)
 
 
 def _run_seed(cfg: dict, seed: int, out_dir: str, resume: bool, quiet: bool,
-              fold: Optional[int], data_seed: Optional[int]) -> Dict[str, Any]:
+              fold: Optional[int], data_seed: Optional[int],
+              verbose: bool = False) -> Dict[str, Any]:
     data_seed = seed if data_seed is None else int(data_seed)
     if fold is not None:
         cfg = {**cfg, "data": {**cfg["data"], "fold": fold}}
@@ -364,7 +373,8 @@ def _run_seed(cfg: dict, seed: int, out_dir: str, resume: bool, quiet: bool,
     L.seed_everything(seed, workers=True, verbose=False)  # model init independent of data prep
     model = build_model(cfg, rd.dims)
     record, best_test_pred = _fit(cfg, rd, model, seed=seed, data_seed=data_seed,
-                                  seed_dir=seed_dir, quiet=quiet, resume=resume, fold=fold)
+                                  seed_dir=seed_dir, quiet=quiet, resume=resume, fold=fold,
+                                  verbose=verbose)
     if not record:
         return record
     if best_test_pred is not None:
@@ -375,7 +385,8 @@ def _run_seed(cfg: dict, seed: int, out_dir: str, resume: bool, quiet: bool,
 
 def run_seeds(cfg: dict, seeds: List[int], out_dir: str, resume: bool = False, jobs: int = 1,
               config_path: Optional[str] = None, overrides: Optional[List[str]] = None,
-              quiet: bool = False, folds: Optional[List[int]] = None) -> Dict[str, Any]:
+              quiet: bool = False, folds: Optional[List[int]] = None,
+              verbose: bool = False) -> Dict[str, Any]:
     """Run seeds (for each cross-validation fold in ``folds``, if given), sequentially or as
     ``jobs`` parallel processes, and summarise over all runs (mean ± unbiased std)."""
     cfg = validate(cfg)
@@ -384,22 +395,28 @@ def run_seeds(cfg: dict, seeds: List[int], out_dir: str, resume: bool = False, j
     if jobs > 1:
         if config_path is None:
             raise ValueError("parallel seeds need the config path (they run as CLI processes)")
-        _run_processes(runs, jobs, config_path, overrides, out_dir, exp_dir, resume)
+        _run_processes(runs, jobs, config_path, overrides, out_dir, exp_dir, resume, quiet)
         records = []
         for s, fold in runs:
             with open(os.path.join(exp_dir, R.run_name(s, fold), "metrics.json")) as f:
                 records.append(json.load(f))
     else:
-        records = [run_seed(cfg, s, out_dir, resume=resume, quiet=quiet, fold=fold)
-                   for s, fold in runs]
+        records = [run_seed(cfg, s, out_dir, resume=resume, quiet=quiet, fold=fold,
+                            verbose=verbose) for s, fold in runs]
     summary = R.summarize_seeds(records)
     R.atomic_write_json(os.path.join(exp_dir, "summary.json"), summary)
     return summary
 
 
 def _run_processes(runs, jobs: int, config_path: str, overrides, out_dir: str, exp_dir: str,
-                   resume: bool) -> None:
+                   resume: bool, quiet: bool = True) -> None:
+    """The runs as ``jobs`` CLI processes at a time, each logging to its ``stdout.log``; one
+    line per start and end here (unless ``quiet``), so parallel seeds never interleave."""
+    def say(msg: str) -> None:
+        if not quiet:
+            print(msg, file=sys.stderr, flush=True)
     pending = list(runs)
+    started: Dict[Any, float] = {}
     procs: List[subprocess.Popen] = []
     failed = []
     while pending or procs:
@@ -420,16 +437,37 @@ def _run_processes(runs, jobs: int, config_path: str, overrides, out_dir: str, e
             ngpu = torch.cuda.device_count()
             if ngpu > 1 and "CUDA_VISIBLE_DEVICES" not in os.environ:
                 env["CUDA_VISIBLE_DEVICES"] = str(s % ngpu)  # spread seeds over GPUs
-            procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env))
+            p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+            p.run = (s, fold)
+            started[p.run] = time.perf_counter()
+            procs.append(p)
+            say(f"[{R.run_name(s, fold)}] started ({len(runs) - len(pending)} of {len(runs)}; "
+                f"log: {os.path.join(exp_dir, R.run_name(s, fold), 'stdout.log')})")
         time.sleep(0.5)
         for p in list(procs):
             if p.poll() is not None:
                 procs.remove(p)
+                took = time.perf_counter() - started[p.run]
                 if p.returncode != 0:
                     failed.append(p.args)
+                    say(f"[{R.run_name(*p.run)}] failed after {took:.0f} s (exit {p.returncode})")
+                else:
+                    say(f"[{R.run_name(*p.run)}] done in {took:.0f} s: {_result_line(exp_dir, p.run)}")
     if failed:
         raise RuntimeError(f"{len(failed)} seed process(es) failed; see seed*/stdout.log in "
                            f"{exp_dir}")
+
+
+def _result_line(exp_dir: str, run) -> str:
+    try:
+        with open(os.path.join(exp_dir, R.run_name(*run), "metrics.json")) as f:
+            rec = json.load(f)
+    except (OSError, ValueError):
+        return "no metrics.json"
+    m = rec["metric"]
+    test = rec["test"].get(m)
+    return (f"best epoch {rec['best_epoch']}, valid {m} {rec['valid'][m]:.4f}"
+            + (f", test {m} {test:.4f}" if test is not None else ""))
 
 
 def fit(model: torch.nn.Module, dataset: str, *, seed: int = 0, out_dir: str = "runs",
