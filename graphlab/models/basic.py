@@ -24,7 +24,7 @@ from torch_geometric.nn import (GATConv, GCNConv, GINConv, GINEConv, global_add_
 from graphlab.nn.encoders import EdgeEncoder, FeatureEncoder
 from graphlab.nn.self_loops import gat_conv_with_self_loops, gcn_self_loops
 from graphlab.registry import register_model
-from graphlab.schema import Range
+from graphlab.schema import Choice, Range
 
 POOLS = {"mean": global_mean_pool, "sum": global_add_pool, "add": global_add_pool,
          "max": global_max_pool}
@@ -269,6 +269,16 @@ class GAT(_GNN):
         \alpha^{h}_{ij}\mathbf{W}^{h}\mathbf{x}_j
 
     ``hidden_channels`` is the total width (``heads`` × per-head width). Shapes as :class:`GCN`.
+
+    Args:
+        layout: ``stack`` (default: ``stack``): graphlab's shared skeleton (input encoder, every
+            layer ``hidden -> hidden`` with ReLU, a linear head), for any task level and edge
+            features; ``paper``: the paper's node classifier, dropout on every layer's input,
+            concatenated heads with ELU in the hidden layers and an output attention layer of
+            ``out_heads`` heads averaged into the classes (node-level tasks, continuous node
+            features, no edge features).
+        out_heads: heads of the ``paper`` layout's output layer (paper: 1 on Cora / CiteSeer,
+            8 on PubMed; default: ``1``).
     """
 
     def __init__(self, in_channels: int, out_channels: int, *, hidden_channels: Annotated[int, Range(ge=1)] = 64,
@@ -276,7 +286,9 @@ class GAT(_GNN):
                  attn_dropout: Annotated[float, Range(ge=0, lt=1)] = 0.6, norm: str = "none", residual: bool = False,
                  pool: str = "mean", task_level: str = "node", node_encoder: str = "linear",
                  edge_dim: Optional[int] = None, edge_encoder: str = "linear", v2: bool = False,
-                 pe: str = "none", pe_dim: Annotated[int, Range(ge=1)] = 16, pe_kwargs: Optional[dict] = None):
+                 pe: str = "none", pe_dim: Annotated[int, Range(ge=1)] = 16, pe_kwargs: Optional[dict] = None,
+                 layout: Annotated[str, Choice("stack", "paper")] = "stack",
+                 out_heads: Annotated[int, Range(ge=1)] = 1):
         super().__init__(in_channels, out_channels, hidden_channels, num_layers, dropout, norm,
                          residual, pool, task_level, node_encoder, edge_dim, edge_encoder,
                          pe, pe_dim, pe_kwargs)
@@ -284,6 +296,21 @@ class GAT(_GNN):
             raise ValueError(f"hidden_channels={hidden_channels} must be divisible by heads={heads}")
         from torch_geometric.nn import GATv2Conv
         Conv = GATv2Conv if v2 else GATConv
+        self.layout = layout
+        if layout == "paper":
+            if task_level != "node" or node_encoder != "linear" or edge_dim is not None or \
+                    pe != "none":
+                raise ValueError("layout='paper' is the paper's node classifier: it needs "
+                                 "task_level='node', node_encoder='linear', no edge features and "
+                                 "pe='none'")
+            dims = [in_channels] + [hidden_channels] * (num_layers - 1)
+            self.encoder, self.head = nn.Identity(), nn.Identity()
+            self.convs.extend(Conv(d, hidden_channels // heads, heads=heads, dropout=attn_dropout,
+                                   add_self_loops=False) for d in dims[:-1])
+            self.convs.append(Conv(dims[-1], out_channels, heads=out_heads, concat=False,
+                                   dropout=attn_dropout, add_self_loops=False))
+            self.reset_parameters()
+            return
         for _ in range(num_layers):
             # self-loops come from graphlab.nn.self_loops (no data-dependent sizes; the same
             # convolution as PyG's own loops with fill_value='mean')
@@ -293,6 +320,17 @@ class GAT(_GNN):
             if edge_dim is not None:
                 self.edge_encoders.append(EdgeEncoder(edge_encoder, edge_dim, hidden_channels))
         self.reset_parameters()
+
+    def forward(self, data) -> Tensor:
+        if self.layout != "paper":
+            return super().forward(data)
+        x = data.x.to(next(self.parameters()).dtype)
+        for i, conv in enumerate(self.convs):
+            x = F.dropout(x, p=self.dropout, training=self.training)
+            x = gat_conv_with_self_loops(conv, x, data.edge_index, None)
+            if i < len(self.convs) - 1:
+                x = F.elu(x)
+        return x
 
     def conv(self, i: int, x: Tensor, data) -> Tensor:
         e = None
