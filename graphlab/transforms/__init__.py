@@ -5,3 +5,5 @@ from graphlab.transforms.rrwp import AddRRWP, AddRWSE  # noqa: E402
 __all__ += ["AddRRWP", "AddRWSE"]
 from graphlab.transforms.laplacian import AddLaplacianEigen  # noqa: E402
 __all__ += ["AddLaplacianEigen"]
+from graphlab.transforms.dual_hypergraph import DualHypergraph, DualHypergraphData  # noqa: E402
+__all__ += ["DualHypergraph", "DualHypergraphData"]
