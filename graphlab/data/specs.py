@@ -95,6 +95,23 @@ for _n, _exp in _TU.items():
         expected=_exp, num_tasks=_exp["num_classes"]),
         _tu(_n), f"TUDataset/{_n}", (MI(f"TUDataset/{_n}", f"TUDataset/{_n}"),)))
 
+# The same sets with the 10-fold indices shipped by the EHGNN reference code (Jo et al.,
+# NeurIPS 2021; harryjo97/EHGNN datasets/<NAME>/10fold_idx), imported by
+# scripts/import_ehgnn_folds.py: same files and processing, other folds.
+for _n in ("MUTAG", "PROTEINS", "PTC_MR", "IMDB-BINARY", "IMDB-MULTI"):
+    _exp = _TU[_n]
+    _register(DatasetSpec(DatasetInfo(
+        name=f"{_n}-ehgnn", task="graph_classification", metric="accuracy",
+        higher_is_better=True, ogb_name=None,
+        node_encoder="linear" if _exp["num_features"] else "none",
+        edge_encoder="linear" if _exp.get("num_edge_features") else None, protocol="tu_cv",
+        source=f"TUDataset (Morris et al. 2020), {_n}; 10-fold CV indices of the EHGNN "
+               f"reference code (harryjo97/EHGNN, the GIN fold files; validation = the "
+               f"previous fold's test part); PyG TUDataset loader",
+        mirror_subdir=f"TUDataset/{_n}", url="https://www.chrsmrrs.com/graphkerneldatasets",
+        expected=_exp, num_tasks=_exp["num_classes"]),
+        _tu(_n), f"TUDataset/{_n}", (MI(f"TUDataset/{_n}", f"TUDataset/{_n}"),)))
+
 # --------------------------------------------------------------------------- OGB
 _OGB_EXPECTED = {
     "ogbg-molhiv": dict(num_graphs=41127, num_nodes=1049163, num_edges=2259376,
