@@ -24,7 +24,8 @@ pytestmark = pytest.mark.realdata
 HELD = ["cora", "citeseer", "cora-link", "citeseer-link", "mutag", "proteins", "nci1", "enzymes",
         "ptc_mr", "imdb-binary", "imdb-multi", "ogbg-molhiv", "ogbg-molbace", "ogbg-molbbbp",
         "ogbg-molesol", "ogbg-molfreesolv", "dblp", "imdb", "hgb-acm", "hgb-dblp", "hgb-imdb",
-        "peptides-func", "email-eu-core", "wiki-vote", "p2p-gnutella08", "lastfm", "gowalla"]
+        "peptides-func", "email-eu-core", "wiki-vote", "p2p-gnutella08", "lastfm", "gowalla",
+        "mutag-ehgnn", "proteins-ehgnn", "ptc_mr-ehgnn", "imdb-binary-ehgnn", "imdb-multi-ehgnn"]
 
 
 @pytest.fixture(scope="session")

@@ -95,6 +95,46 @@ for _n, _exp in _TU.items():
         expected=_exp, num_tasks=_exp["num_classes"]),
         _tu(_n), f"TUDataset/{_n}", (MI(f"TUDataset/{_n}", f"TUDataset/{_n}"),)))
 
+# The same sets as the EHGNN reference code reads them (Jo et al., NeurIPS 2021;
+# harryjo97/EHGNN utils/data.py, loader_TU.py): its shipped 10-fold indices (imported by
+# scripts/import_ehgnn_folds.py), node attributes kept (use_node_attr=True: PROTEINS gets its
+# continuous attribute) and, for the featureless IMDB sets, PyG's OneHotDegree up to the
+# set's largest degree as node features. Same raw files as the plain sets.
+_EHGNN_MAX_DEGREE = {"IMDB-BINARY": 135, "IMDB-MULTI": 88}
+
+
+def _tu_ehgnn(name: str) -> Callable:
+    max_degree = _EHGNN_MAX_DEGREE.get(name)
+
+    def build(root, transform, pre_transform, key, **opts):
+        if max_degree is not None:
+            from torch_geometric.transforms import Compose, OneHotDegree
+            degree = OneHotDegree(max_degree)
+            transform = degree if transform is None else Compose([degree, transform])
+        return _classes()["TUDataset"](_j(root, "TUDataset"), name, transform=transform,
+                                       pre_transform=pre_transform, cache_key=key,
+                                       **{"use_node_attr": True, **opts})
+    return build
+
+
+for _n in ("MUTAG", "PROTEINS", "PTC_MR", "IMDB-BINARY", "IMDB-MULTI"):
+    _exp = dict(_TU[_n])
+    if _n == "PROTEINS":
+        _exp["num_features"] = 4  # + the continuous node attribute
+    if _n in _EHGNN_MAX_DEGREE:
+        _exp["num_features"] = _EHGNN_MAX_DEGREE[_n] + 1
+    _register(DatasetSpec(DatasetInfo(
+        name=f"{_n}-ehgnn", task="graph_classification", metric="accuracy",
+        higher_is_better=True, ogb_name=None, node_encoder="linear",
+        edge_encoder="linear" if _exp.get("num_edge_features") else None, protocol="tu_cv",
+        source=f"TUDataset (Morris et al. 2020), {_n}, read as the EHGNN reference code reads "
+               f"it (harryjo97/EHGNN: use_node_attr, one-hot degree for IMDB) with its 10-fold "
+               f"indices (the GIN fold files; validation = the previous fold's test part); "
+               f"PyG TUDataset loader",
+        mirror_subdir=f"TUDataset/{_n}", url="https://www.chrsmrrs.com/graphkerneldatasets",
+        expected=_exp, num_tasks=_exp["num_classes"]),
+        _tu_ehgnn(_n), f"TUDataset/{_n}", (MI(f"TUDataset/{_n}", f"TUDataset/{_n}"),)))
+
 # --------------------------------------------------------------------------- OGB
 _OGB_EXPECTED = {
     "ogbg-molhiv": dict(num_graphs=41127, num_nodes=1049163, num_edges=2259376,

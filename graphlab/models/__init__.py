@@ -8,3 +8,4 @@ from graphlab.models.sincgcn import SINCGCN
 from graphlab.models.spen import SPEN
 
 __all__ = ["GCN", "GIN", "GAT", "GRIT", "GPS", "GMN", "LightGCN", "SINCGCN", "SPEN"]
+from graphlab.models import ehgnn, pool_gnn  # noqa: E402,F401  (registers ehgnn, pool_gnn)

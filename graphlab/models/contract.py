@@ -14,6 +14,8 @@ A model is a ``torch.nn.Module`` registered with :func:`graphlab.register_model`
   ``'node'`` (embeddings ``[num_nodes, out_channels]`` for link prediction and
   recommendation);
 * ``reset_parameters()`` re-initialises every parameter;
+* optionally a class attribute ``task_levels`` (default: ``('graph', 'node')``) naming the
+  levels it supports (pooling models: ``('graph',)``), any other raising a ``ValueError``;
 * optionally ``training_loss(batch, out, loss) -> Tensor``: a model-owned loss
   (:mod:`graphlab.tasks.base`).
 

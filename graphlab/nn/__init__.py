@@ -30,3 +30,9 @@ from graphlab.nn.sinc_conv import SINCConv  # noqa: E402
 __all__ += ["SINCConv"]
 from graphlab.nn.equivariant import EquivariantLinear, SetLayout  # noqa: E402
 __all__ += ["EquivariantLinear", "SetLayout"]
+from graphlab.nn.dual_conv import DualHypergraphConv, dual_hypergraph_index  # noqa: E402
+from graphlab.nn.edge_gcn_conv import EdgeGCNConv  # noqa: E402
+from graphlab.nn.hypercluster import HyperCluster  # noqa: E402
+from graphlab.nn.hyperdrop import HyperDrop  # noqa: E402
+__all__ += ["DualHypergraphConv", "dual_hypergraph_index", "EdgeGCNConv", "HyperCluster",
+            "HyperDrop"]

@@ -7,3 +7,5 @@ from graphlab.transforms.laplacian import AddLaplacianEigen  # noqa: E402
 __all__ += ["AddLaplacianEigen"]
 from graphlab.transforms.pe import pe_transform  # noqa: E402
 __all__ += ["pe_transform"]
+from graphlab.transforms.dual_hypergraph import DualHypergraph, DualHypergraphData  # noqa: E402
+__all__ += ["DualHypergraph", "DualHypergraphData"]
