@@ -299,3 +299,53 @@ def test_configs_validate():
     assert len(paths) == 32
     for path in paths:
         validate(load_config(path))
+
+
+def test_results_rows_match_committed_summaries():
+    """Every row of configs/ehgnn/README.md's results table is the committed summary's number."""
+    import json
+    import os
+    import re
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    text = open(os.path.join(root, "configs", "ehgnn", "README.md")).read()
+    section = text.split("## Results", 1)[1].split("\n## ", 1)[0]
+    lines = [line for line in section.splitlines() if line.startswith("| ")]
+    header = next(line for line in lines if line.startswith("| experiment |"))
+    cols = [c.strip() for c in header.strip().strip("|").split("|")]
+    rows = [dict(zip(cols, [c.strip() for c in line.strip().strip("|").split("|")]))
+            for line in lines[lines.index(header) + 2:] if line.startswith("| `")]
+    assert len(rows) >= 30
+    for row in rows:
+        exp, config = row["experiment"].strip("`"), row["config"].strip("`")
+        assert os.path.exists(os.path.join(root, config)), config
+        assert config in row["command"], exp
+        res = os.path.join(root, "scripts", "results", exp)
+        summary = json.load(open(os.path.join(res, "summary.json")))
+        assert glob.glob(os.path.join(res, "*.log")), f"no log committed for {exp}"
+        m = re.match(r"([0-9.]+) ± ([0-9.]+)", row["mean ± std"])
+        stats = summary["metrics"][f"test_{row['metric']}"]
+        assert (f"{stats['mean']:.4f}", f"{stats['std']:.4f}") == m.groups(), exp
+        assert int(row["seeds"]) == stats["n"], exp
+        assert row["hardware"] == summary["hardware"], exp
+
+
+@pytest.mark.realdata
+def test_ehgnn_folds_on_real_mutag(mirror):
+    """The reference's fold rule on the real files: test = fold f, valid = fold f - 1, train =
+    the rest (152 / 18 / 18 graphs on MUTAG), made for exactly these labels."""
+    import hashlib
+    import json
+    import os.path as osp
+
+    import numpy as np
+
+    import graphlab.data as gd
+    ds = gd.load("mutag-ehgnn")
+    assert ds.num_node_features == 7 and ds.num_edge_features == 4
+    folds = json.load(open(osp.join(osp.dirname(gd.__file__), "folds", "MUTAG-ehgnn.json")))
+    y = np.ascontiguousarray(ds.y.numpy(), dtype=np.int64)
+    assert hashlib.sha256(y.tobytes()).hexdigest() == folds["labels_sha256"]
+    for f in (0, 3):
+        split = gd.get_split("mutag-ehgnn", ds, fold=f)
+        assert [len(split[k]) for k in ("train", "valid", "test")] == [152, 18, 18]
+        assert split["valid"].tolist() == folds["folds"][f - 1]["test"]
