@@ -28,7 +28,7 @@ from graphlab.train.run import run_seed
 
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
-        _sync(device)
+        torch.cuda.synchronize(device)
 
 
 def plain_loop(dataset: str, epochs: int, device: torch.device) -> dict:
