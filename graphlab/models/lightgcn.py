@@ -43,5 +43,10 @@ class LightGCN(nn.Module):
     def reset_parameters(self) -> None:
         self.net.reset_parameters()
 
+    def base_embedding(self) -> Tensor:
+        """The layer-0 table ``(num_users + num_items, hidden_channels)`` (LightGCN's L2 term
+        reads it)."""
+        return self.net.embedding.weight
+
     def forward(self, data) -> Tensor:
         return self.net.get_embedding(data.edge_index)
