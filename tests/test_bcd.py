@@ -71,3 +71,45 @@ def test_logistic_gradient_and_bound():
     block = np.array([0, 2, 5])
     gap = prob.bound(x, block) - prob.hessian(x, block)
     assert np.linalg.eigvalsh(gap).min() >= -1e-12   # M_b is an upper bound of the Hessian
+
+
+from graphlab.optim.bcd import bcd  # noqa: E402
+
+
+def _small_lp():
+    rng = np.random.default_rng(3)
+    ei = rng.integers(0, 40, size=(2, 90))
+    return label_propagation(ei, rng.integers(0, 3, 40), rng.random(40) < 0.3, alpha=0.5,
+                             eps=0.2)
+
+
+@pytest.mark.parametrize("blocks,rules", [("fixed", ["random", "cyclic", "gs", "gsl", "gsd", "gsq"]),
+                                          ("variable", ["random", "gs", "gsl", "gsd", "gsq"]),
+                                          ("forest", ["random", "gs", "gsl"])])
+@pytest.mark.parametrize("update", ["gradient", "newton"])
+def test_every_rule_converges_to_the_closed_form_optimum(blocks, rules, update):
+    prob = _small_lp()
+    xstar = prob.solution()
+    fstar = prob.value(xstar)
+    for rule in rules:
+        out = bcd(prob, rule, update, blocks, block_size=4, max_iter=20000, tol=1e-12,
+                  f_star=fstar)
+        assert out["converged"], (rule, update, blocks)
+        assert np.abs(out["x"] - xstar).max() < 1e-4, (rule, update, blocks)
+
+
+def test_gs_and_gsl_pick_what_their_definitions_say():
+    # two fixed blocks via block_size; block {0} has the larger gradient, block {1} the larger
+    # gradient per Lipschitz constant
+    import scipy.sparse as sps
+    from graphlab.optim.bcd import Quadratic
+    prob = Quadratic(sps.diags([100.0, 1.0]), np.array([[20.0], [5.0]]))
+    first = {r: bcd(prob, r, "gradient", "variable", block_size=1, max_iter=1)["x"]
+             for r in ("gs", "gsl")}
+    assert first["gs"][0, 0] != 0 and first["gs"][1, 0] == 0      # |20| > |5|
+    assert first["gsl"][1, 0] != 0 and first["gsl"][0, 0] == 0    # 5^2/1 > 20^2/100
+
+
+def test_bad_options_give_one_line_error():
+    with pytest.raises(ValueError, match="unknown rule 'gsx'"):
+        bcd(_small_lp(), "gsx")
