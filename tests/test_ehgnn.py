@@ -313,7 +313,7 @@ def test_results_rows_match_committed_summaries():
     header = next(line for line in lines if line.startswith("| experiment |"))
     cols = [c.strip() for c in header.strip().strip("|").split("|")]
     rows = [dict(zip(cols, [c.strip() for c in line.strip().strip("|").split("|")]))
-            for line in lines[lines.index(header) + 2:] if line.startswith("| `")]
+            for line in lines[lines.index(header) + 1:] if line.startswith("| `")]
     assert len(rows) >= 30
     for row in rows:
         exp, config = row["experiment"].strip("`"), row["config"].strip("`")
@@ -322,7 +322,7 @@ def test_results_rows_match_committed_summaries():
         res = os.path.join(root, "scripts", "results", exp)
         summary = json.load(open(os.path.join(res, "summary.json")))
         assert glob.glob(os.path.join(res, "*.log")), f"no log committed for {exp}"
-        m = re.match(r"([0-9.]+) ± ([0-9.]+)", row["mean ± std"])
+        m = re.match(r"([0-9.]+) ± ([0-9.]+)", row["result"])
         stats = summary["metrics"][f"test_{row['metric']}"]
         assert (f"{stats['mean']:.4f}", f"{stats['std']:.4f}") == m.groups(), exp
         assert int(row["seeds"]) == stats["n"], exp
