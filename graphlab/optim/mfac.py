@@ -22,7 +22,7 @@ by a new one changes one row and one column of :math:`K`, so
 product :math:`G g`; a product :math:`F^{-1} v` costs :math:`Gv`, an :math:`m \times m`
 product and :math:`G^\top y`: :math:`O(dm)`. Memory: :math:`G` (:math:`d m` numbers) plus two
 :math:`m \times m` matrices. Before the window is full its empty rows are zero, so :math:`F`
-is :math:`\lambda I` plus :math:`1/m` times the gradients seen so far (as in the paper's code).
+is :math:`\lambda I` plus :math:`1/m` times the gradients seen so far (our choice).
 
 Choices (documented because the paper leaves them open):
 
