@@ -5,7 +5,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 from torch_geometric.data import Data
 
-__all__ = ["EpochSeededSampler", "IndexedSubset", "SingleGraph"]
+__all__ = ["EpochSeededSampler", "IndexedSubset", "SingleGraph", "set_split_masks"]
 
 
 class EpochSeededSampler(Sampler):
@@ -54,3 +54,15 @@ class SingleGraph(Dataset):
 
     def __getitem__(self, i: int) -> Data:
         return self.data
+
+
+def set_split_masks(store, split, num_nodes: int) -> None:
+    """``store.train_mask`` / ``valid_mask`` / ``test_mask`` from a split of masks or node
+    indices (a node store of ``Data`` or of one ``HeteroData`` type)."""
+    for key in ("train", "valid", "test"):
+        mask = torch.as_tensor(split[key])
+        if mask.dtype != torch.bool:
+            m = torch.zeros(num_nodes, dtype=torch.bool)
+            m[mask.long()] = True
+            mask = m
+        store[f"{key}_mask"] = mask.view(-1)

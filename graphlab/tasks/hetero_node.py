@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from graphlab.data.loaders import SingleGraph
+from graphlab.data.loaders import set_split_masks
 from graphlab.registry import register_task
 from graphlab.schema import Range
 from graphlab.tasks.base import Task
@@ -67,13 +67,7 @@ class HeteroNodeClassification(Task):
     def loaders(self, dm):
         data = dm.dataset[0]
         store = data[self.target]
-        for key in ("train", "valid", "test"):
-            mask = torch.as_tensor(dm.split[key])
-            if mask.dtype != torch.bool:
-                m = torch.zeros(store.num_nodes, dtype=torch.bool)
-                m[mask.long()] = True
-                mask = m
-            store[f"{key}_mask"] = mask.view(-1)
+        set_split_masks(store, dm.split, store.num_nodes)
         g = dm.whole_graph_loader(data)
         return g, [g, g]
 

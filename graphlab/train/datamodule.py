@@ -15,7 +15,8 @@ import torch
 from torch_geometric.data import Data
 from torch_geometric.loader import DataLoader
 
-from graphlab.data.loaders import EpochSeededSampler, IndexedSubset, SingleGraph
+from graphlab.data.loaders import (EpochSeededSampler, IndexedSubset, SingleGraph,
+                                   set_split_masks)
 from graphlab.data.packed import PackedGraphs, PackedLoader, describe_choice, packing_problem
 
 
@@ -106,13 +107,7 @@ class GraphDataModule(L.LightningDataModule):
         ``sample_idx`` (transductive node tasks)."""
         if not hasattr(self, "_full"):
             data = self.dataset[0]
-            for key in ("train", "valid", "test"):
-                mask = torch.as_tensor(self.split[key])
-                if mask.dtype != torch.bool:
-                    m = torch.zeros(data.num_nodes, dtype=torch.bool)
-                    m[mask.long()] = True
-                    mask = m
-                data[f"{key}_mask"] = mask.view(-1)
+            set_split_masks(data, self.split, data.num_nodes)
             data.sample_idx = torch.arange(data.num_nodes)
             self._full = data
         return self._full
